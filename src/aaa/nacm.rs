@@ -1,0 +1,310 @@
+//! NETCONF access control (RFC 8341), enforced by the datastore on every read,
+//! write and operation, whichever face the request came through.
+use std::collections::HashSet;
+use std::ffi::CStr;
+
+use yang5::data::{Data, DataNodeRef};
+use yang5::schema::SchemaNode;
+
+use crate::datastore::tree::Tree;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Exec,
+}
+
+impl Access {
+    fn bit(self) -> u8 {
+        match self {
+            Access::Create => 1,
+            Access::Read => 2,
+            Access::Update => 4,
+            Access::Delete => 8,
+            Access::Exec => 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Any,
+    Rpc(String),
+    Notification(String),
+    Data(String),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    module: String,
+    target: Target,
+    ops: u8,
+    permit: bool,
+}
+
+/// The access rules that apply to one user, compiled from the running `nacm`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// NACM off, or the appliance itself: everything is allowed.
+    unrestricted: bool,
+    read_default: bool,
+    write_default: bool,
+    exec_default: bool,
+    rules: Vec<Rule>,
+}
+
+fn leaf(n: &DataNodeRef<'_>, name: &str) -> Option<String> {
+    n.children()
+        .find(|c| c.schema().name() == name)
+        .and_then(|c| c.value_canonical())
+}
+
+fn leaves(n: &DataNodeRef<'_>, name: &str) -> Vec<String> {
+    n.children()
+        .filter(|c| c.schema().name() == name)
+        .filter_map(|c| c.value_canonical())
+        .collect()
+}
+
+impl Policy {
+    /// Everything allowed (NACM disabled or the system acting).
+    pub fn unrestricted() -> Policy {
+        Policy {
+            unrestricted: true,
+            read_default: true,
+            write_default: true,
+            exec_default: true,
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn for_user(running: &Tree, user: &str) -> Policy {
+        let Some(nacm) = crate::datastore::tree::find(running, "/ietf-netconf-acm:nacm") else {
+            return Policy::unrestricted();
+        };
+        let get =
+            |name: &str, default: &str| leaf(&nacm, name).unwrap_or_else(|| default.to_string());
+        if get("enable-nacm", "true") != "true" {
+            return Policy::unrestricted();
+        }
+        let groups: HashSet<String> = running
+            .find_xpath("/ietf-netconf-acm:nacm/groups/group")
+            .map(|set| {
+                set.filter(|g| leaves(g, "user-name").iter().any(|u| u == user))
+                    .filter_map(|g| leaf(&g, "name"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut rules = Vec::new();
+        if let Ok(lists) = running.find_xpath("/ietf-netconf-acm:nacm/rule-list") {
+            for list in lists {
+                let applies = leaves(&list, "group")
+                    .iter()
+                    .any(|g| g == "*" || groups.contains(g));
+                if !applies {
+                    continue;
+                }
+                for r in list.children().filter(|c| c.schema().name() == "rule") {
+                    let target = if let Some(p) = leaf(&r, "path") {
+                        Target::Data(p)
+                    } else if let Some(n) = leaf(&r, "rpc-name") {
+                        Target::Rpc(n)
+                    } else if let Some(n) = leaf(&r, "notification-name") {
+                        Target::Notification(n)
+                    } else {
+                        Target::Any
+                    };
+                    let ops_text = leaf(&r, "access-operations").unwrap_or_else(|| "*".into());
+                    let ops = if ops_text.trim() == "*" {
+                        0x1f
+                    } else {
+                        ops_text.split_whitespace().fold(0u8, |acc, o| {
+                            acc | match o {
+                                "create" => 1,
+                                "read" => 2,
+                                "update" => 4,
+                                "delete" => 8,
+                                "exec" => 16,
+                                _ => 0,
+                            }
+                        })
+                    };
+                    rules.push(Rule {
+                        module: leaf(&r, "module-name").unwrap_or_else(|| "*".into()),
+                        target,
+                        ops,
+                        permit: leaf(&r, "action").as_deref() == Some("permit"),
+                    });
+                }
+            }
+        }
+        Policy {
+            unrestricted: false,
+            read_default: get("read-default", "permit") == "permit",
+            write_default: get("write-default", "deny") == "permit",
+            exec_default: get("exec-default", "permit") == "permit",
+            rules,
+        }
+    }
+
+    pub fn is_unrestricted(&self) -> bool {
+        self.unrestricted
+    }
+
+    /// May the user run this RPC or action (`module`, `name`)?
+    pub fn may_exec(&self, module: &str, name: &str, schema: Option<&SchemaNode<'_>>) -> bool {
+        if self.unrestricted || (module == "ietf-netconf" && name == "close-session") {
+            return true;
+        }
+        for r in &self.rules {
+            if r.ops & Access::Exec.bit() == 0 || (r.module != "*" && r.module != module) {
+                continue;
+            }
+            match &r.target {
+                Target::Any => return r.permit,
+                Target::Rpc(n) if n == "*" || n == name => return r.permit,
+                _ => {}
+            }
+        }
+        if schema.is_some_and(|s| has_ext(s, "default-deny-all")) {
+            return false;
+        }
+        self.exec_default
+    }
+
+    /// May the user receive this notification?
+    pub fn may_receive(&self, module: &str, name: &str) -> bool {
+        if self.unrestricted {
+            return true;
+        }
+        for r in &self.rules {
+            if r.ops & Access::Read.bit() == 0 || (r.module != "*" && r.module != module) {
+                continue;
+            }
+            match &r.target {
+                Target::Any => return r.permit,
+                Target::Notification(n) if n == "*" || n == name => return r.permit,
+                _ => {}
+            }
+        }
+        self.read_default
+    }
+
+    /// Decides access to data nodes of one tree; data-path rules are evaluated
+    /// once per tree.
+    pub fn data_checker<'t>(&'t self, tree: &'t Tree) -> DataChecker<'t> {
+        let mut targets = Vec::new();
+        if !self.unrestricted {
+            for r in &self.rules {
+                if let Target::Data(p) = &r.target {
+                    let nodes = tree
+                        .find_xpath(p)
+                        .map(|set| set.map(|n| n.as_raw() as usize).collect())
+                        .unwrap_or_default();
+                    targets.push(nodes);
+                } else {
+                    targets.push(HashSet::new());
+                }
+            }
+        }
+        DataChecker {
+            policy: self,
+            targets,
+        }
+    }
+}
+
+pub struct DataChecker<'t> {
+    policy: &'t Policy,
+    /// Per rule, the nodes its path selects (empty for non-data rules).
+    targets: Vec<HashSet<usize>>,
+}
+
+impl DataChecker<'_> {
+    pub fn allowed(&self, node: &DataNodeRef<'_>, access: Access) -> bool {
+        let p = self.policy;
+        if p.unrestricted {
+            return true;
+        }
+        let module = node.schema().module().name().to_string();
+        for (i, r) in p.rules.iter().enumerate() {
+            if r.ops & access.bit() == 0 || (r.module != "*" && r.module != module) {
+                continue;
+            }
+            match &r.target {
+                Target::Any => return r.permit,
+                Target::Data(_)
+                    if node
+                        .inclusive_ancestors()
+                        .any(|a| self.targets[i].contains(&(a.as_raw() as usize))) =>
+                {
+                    return r.permit;
+                }
+                _ => {}
+            }
+        }
+        let schema = node.schema();
+        let mut anc = Some(schema);
+        while let Some(s) = anc {
+            if has_ext(&s, "default-deny-all") {
+                return false;
+            }
+            if access != Access::Read && has_ext(&s, "default-deny-write") {
+                return false;
+            }
+            anc = s.ancestors().next();
+        }
+        match access {
+            Access::Read => p.read_default,
+            Access::Exec => p.exec_default,
+            _ => p.write_default,
+        }
+    }
+
+    /// Removes from `tree` every node the user may not read.
+    pub fn prune_unreadable(&self, tree: &mut Tree) {
+        if self.policy.unrestricted {
+            return;
+        }
+        let mut denied = Vec::new();
+        let mut stack: Vec<DataNodeRef<'_>> = crate::datastore::tree::top_nodes(tree).collect();
+        while let Some(n) = stack.pop() {
+            if self.allowed(&n, Access::Read) {
+                stack.extend(n.children());
+            } else {
+                denied.push(crate::datastore::tree::path(&n));
+            }
+        }
+        for path in denied {
+            crate::datastore::tree::remove(tree, &path);
+        }
+    }
+}
+
+/// Whether the schema node carries the `ietf-netconf-acm` extension `name`.
+fn has_ext(node: &SchemaNode<'_>, name: &str) -> bool {
+    unsafe {
+        let raw = node.as_raw();
+        let exts = (*raw).exts;
+        if exts.is_null() {
+            return false;
+        }
+        let count = *(exts as *const u64).sub(1);
+        for i in 0..count as usize {
+            let ext = exts.add(i);
+            let def = (*ext).def;
+            if def.is_null() || (*def).name.is_null() || (*def).module.is_null() {
+                continue;
+            }
+            let ext_name = CStr::from_ptr((*def).name).to_string_lossy();
+            let module = CStr::from_ptr((*(*def).module).name).to_string_lossy();
+            if ext_name == name && module == "ietf-netconf-acm" {
+                return true;
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,52 @@
+//! The composition root: builds the schema, the datastore, the services and the
+//! faces, and runs until told to stop.
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::datastore::{self, Actor, BootOptions, Handle};
+use crate::events::EventBus;
+use crate::northbound::listeners::Listeners;
+use crate::northbound::netconf::Netconf;
+use crate::northbound::ssh::{self, SshServer};
+use crate::service::Service;
+
+/// The built-in factory default configuration.
+pub const FACTORY_CONFIG: &str = include_str!("../yang/factory-config.xml");
+
+pub struct Options {
+    pub state_dir: PathBuf,
+    pub factory: String,
+    /// Test-only services to add (the service API's own tests).
+    pub extra_services: Vec<Box<dyn Service>>,
+}
+
+pub struct Appliance {
+    pub ds: Handle,
+}
+
+impl Appliance {
+    pub async fn start(opts: Options) -> anyhow::Result<Appliance> {
+        let ctx = crate::schema::build(&[]).context("loading the YANG modules")?;
+        crate::schema::set_global(ctx);
+        std::fs::create_dir_all(&opts.state_dir)
+            .with_context(|| format!("creating {}", opts.state_dir.display()))?;
+        let events = EventBus::new(4096);
+        let (ds, mailbox) = datastore::channel(ctx, events.clone());
+        let key = ssh::host_key(&opts.state_dir).context("SSH host key")?;
+        let netconf = Netconf::new(ds.clone());
+        let ssh = SshServer::new(ds.clone(), netconf, key);
+        let mut services: Vec<Box<dyn Service>> = vec![Box::new(Listeners::new(
+            ssh,
+            tokio::runtime::Handle::current(),
+        ))];
+        services.extend(opts.extra_services);
+        let boot = BootOptions {
+            state_dir: opts.state_dir.clone(),
+            factory: opts.factory,
+        };
+        let actor = Actor::boot(ctx, boot, events, services).map_err(anyhow::Error::msg)?;
+        datastore::run(actor, mailbox, &ds);
+        Ok(Appliance { ds })
+    }
+}

@@ -1,0 +1,223 @@
+//! The datastore: running, candidate and startup, their locks, validation, commits
+//! that all services agree to or none see, confirmed commits, persistence and the
+//! rollback history. One actor thread owns all of it; faces hold a [`Handle`] and
+//! send it closures to run.
+pub mod edit;
+pub mod error;
+pub mod filter;
+pub mod persist;
+pub mod tree;
+
+mod actor;
+pub mod monitoring;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use yang5::context::Context;
+
+pub use actor::{Actor, BootOptions};
+pub use error::{Error, ErrorTag, ErrorType, Result};
+pub use filter::Filter;
+
+use crate::events::EventBus;
+
+/// The configuration datastores of RFC 6241.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datastore {
+    Running,
+    Candidate,
+    Startup,
+}
+
+impl Datastore {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Datastore::Running => "running",
+            Datastore::Candidate => "candidate",
+            Datastore::Startup => "startup",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which management face a session came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Netconf,
+    Cli,
+    Snmp,
+    System,
+}
+
+impl Face {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Face::Netconf => "netconf",
+            Face::Cli => "cli",
+            Face::Snmp => "snmp",
+            Face::System => "system",
+        }
+    }
+}
+
+/// Who is asking: every request is made on behalf of a session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: u32,
+    pub user: String,
+    pub face: Face,
+    /// The peer, for monitoring and events.
+    pub source: Option<String>,
+}
+
+impl Session {
+    /// The appliance acting on its own (boot, timeouts); NACM does not apply.
+    pub fn system() -> Session {
+        Session {
+            id: 0,
+            user: "system".into(),
+            face: Face::System,
+            source: None,
+        }
+    }
+}
+
+/// RFC 6243 with-defaults retrieval modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithDefaults {
+    ReportAll,
+    ReportAllTagged,
+    Trim,
+    Explicit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestOption {
+    TestThenSet,
+    Set,
+    TestOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOption {
+    StopOnError,
+    ContinueOnError,
+    RollbackOnError,
+}
+
+/// Source of a copy-config or validate.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Datastore(Datastore),
+    /// Inline configuration: a sequence of top-level XML elements.
+    Config(String),
+}
+
+/// The parameters of a confirmed commit (RFC 6241 section 8.4).
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub timeout: Duration,
+    pub persist: Option<String>,
+}
+
+/// Options of a commit.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub confirm: Option<Confirm>,
+    /// Confirms (or extends) a confirmed commit made with `persist`.
+    pub persist_id: Option<String>,
+    pub comment: Option<String>,
+}
+
+type Job = Box<dyn FnOnce(&mut Actor) + Send>;
+
+/// Cloneable handle to the datastore actor.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Job>,
+    pub ctx: &'static Context,
+    pub events: EventBus,
+    next_session: Arc<AtomicU32>,
+}
+
+impl Handle {
+    /// Runs `f` on the actor and returns its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Actor) -> R + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |actor| {
+            let _ = tx.send(f(actor));
+        });
+        let gone =
+            || Error::application(ErrorTag::OperationFailed, "the datastore is shutting down");
+        self.tx.send(job).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// Like `call`, for closures that return a `Result` themselves.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Actor) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.call(f).await?
+    }
+
+    /// Queues `f` without waiting (for session ends from `Drop`).
+    pub fn post(&self, f: impl FnOnce(&mut Actor) + Send + 'static) {
+        let job: Job = Box::new(f);
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.tx.try_send(job) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(job).await;
+            });
+        }
+    }
+
+    /// A new management session id (never 0, which is the system's).
+    pub fn new_session(&self, user: &str, face: Face, source: Option<String>) -> Session {
+        Session {
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            user: user.into(),
+            face,
+            source,
+        }
+    }
+}
+
+/// The actor's end of the handle's channel.
+pub struct Mailbox(mpsc::Receiver<Job>);
+
+/// Creates a handle before the actor exists, so services built before the boot can
+/// hold it; requests wait in the mailbox until [`run`] starts the actor.
+pub fn channel(ctx: &'static Context, events: EventBus) -> (Handle, Mailbox) {
+    let (tx, rx) = mpsc::channel::<Job>(1024);
+    let handle = Handle {
+        tx,
+        ctx,
+        events,
+        next_session: Arc::new(AtomicU32::new(1)),
+    };
+    (handle, Mailbox(rx))
+}
+
+/// Runs the booted actor on its own thread.
+pub fn run(mut actor: Actor, mailbox: Mailbox, handle: &Handle) {
+    let mut rx = mailbox.0;
+    actor.attach(handle.tx.downgrade(), tokio::runtime::Handle::current());
+    std::thread::Builder::new()
+        .name("datastore".into())
+        .spawn(move || {
+            while let Some(job) = rx.blocking_recv() {
+                job(&mut actor);
+            }
+        })
+        .expect("spawn datastore thread");
+}

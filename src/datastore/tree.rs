@@ -1,0 +1,133 @@
+//! Small safe helpers over libyang that the `yang5` bindings do not offer.
+use std::ffi::CStr;
+
+use yang5::context::Context;
+use yang5::data::{Data, DataNodeRef, DataTree};
+use yang5::ffi;
+use yang5::utils::Binding;
+
+pub type Tree = DataTree<'static>;
+
+/// The node's data path (JSON-style prefixes, key predicates); no length limit.
+pub fn path(node: &DataNodeRef<'_>) -> String {
+    unsafe {
+        let p = ffi::lyd_path(
+            node.as_raw(),
+            ffi::LYD_PATH_TYPE::LYD_PATH_STD,
+            std::ptr::null_mut(),
+            0,
+        );
+        if p.is_null() {
+            return String::new();
+        }
+        let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+        libc::free(p as *mut libc::c_void);
+        s
+    }
+}
+
+/// An empty tree of the context.
+pub fn empty(ctx: &'static Context) -> Tree {
+    DataTree::new(ctx)
+}
+
+/// Copies `node` with its subtree and its ancestors into `target` (merging with what
+/// is there). Metadata is not copied.
+pub fn copy_into(target: &mut Tree, node: &DataNodeRef<'_>) -> Result<(), yang5::Error> {
+    let ctx = target.context();
+    unsafe {
+        let mut dup = std::ptr::null_mut();
+        let rc = ffi::lyd_dup_single(
+            node.as_raw(),
+            std::ptr::null_mut(),
+            ffi::LYD_DUP_RECURSIVE
+                | ffi::LYD_DUP_WITH_PARENTS
+                | ffi::LYD_DUP_WITH_FLAGS
+                | ffi::LYD_DUP_NO_META,
+            &mut dup,
+        );
+        if rc != ffi::LY_ERR::LY_SUCCESS {
+            return Err(yang5::Error::new(ctx));
+        }
+        let mut top = dup;
+        while !(*top).parent.is_null() {
+            top = (*top).parent;
+        }
+        let mut raw = std::mem::replace(target, DataTree::new(ctx)).into_raw();
+        let rc = ffi::lyd_merge_tree(
+            &mut raw,
+            top,
+            (ffi::LYD_MERGE_DESTRUCT | ffi::LYD_MERGE_WITH_FLAGS) as u16,
+        );
+        *target = DataTree::from_raw(ctx, raw);
+        if rc != ffi::LY_ERR::LY_SUCCESS {
+            return Err(yang5::Error::new(ctx));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a node of `tree` exists at `path` (libyang's own error is not left behind).
+pub fn exists(tree: &Tree, path: &str) -> bool {
+    find(tree, path).is_some()
+}
+
+pub fn find<'a>(tree: &'a Tree, path: &str) -> Option<DataNodeRef<'a>> {
+    tree.reference()?;
+    let cpath = std::ffi::CString::new(path).ok()?;
+    unsafe {
+        let mut out = std::ptr::null_mut();
+        let rc = ffi::lyd_find_path(tree.raw(), cpath.as_ptr(), 0, &mut out);
+        if rc != ffi::LY_ERR::LY_SUCCESS || out.is_null() {
+            return None;
+        }
+        // lyd_find_path searches from the given node's siblings: the tree's first
+        // top-level node is a sibling of every other top-level node.
+        DataNodeRef::from_raw_opt(tree, out)
+    }
+}
+
+/// The first node at or below the top of `tree` (in document order).
+pub fn top_nodes<'a>(tree: &'a Tree) -> impl Iterator<Item = DataNodeRef<'a>> {
+    tree.reference()
+        .into_iter()
+        .flat_map(|n| n.inclusive_siblings())
+}
+
+/// Parses XML configuration (a sequence of top-level elements) without validating.
+pub fn parse_config_xml(ctx: &'static Context, xml: &str) -> Result<Tree, yang5::Error> {
+    use yang5::data::{DataFormat, DataParserFlags, DataValidationFlags};
+    if xml.trim().is_empty() {
+        return Ok(DataTree::new(ctx));
+    }
+    DataTree::parse_string(
+        ctx,
+        xml,
+        DataFormat::XML,
+        DataParserFlags::NO_VALIDATION | DataParserFlags::STRICT | DataParserFlags::NO_STATE,
+        DataValidationFlags::NO_STATE,
+    )
+}
+
+/// Duplicates a whole tree.
+pub fn dup(tree: &Tree) -> Tree {
+    if tree.reference().is_none() {
+        return DataTree::new(tree.context());
+    }
+    tree.duplicate()
+        .unwrap_or_else(|_| DataTree::new(tree.context()))
+}
+
+/// Frees the subtree at `node`, keeping `tree`'s top-level anchor valid.
+pub fn remove(tree: &mut Tree, path: &str) {
+    let _ = tree.remove(path);
+}
+
+/// The raw libyang context (the bindings keep it private).
+pub fn ctx_raw(ctx: &Context) -> *mut ffi::ly_ctx {
+    let module = ctx
+        .modules(false)
+        .next()
+        .expect("a context always has internal modules");
+    unsafe { (*module.as_raw()).ctx }
+}

@@ -1,0 +1,4 @@
+//! The management faces: thin translations of protocols into datastore requests.
+pub mod listeners;
+pub mod netconf;
+pub mod ssh;

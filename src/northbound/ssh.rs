@@ -1,0 +1,261 @@
+//! One SSH server for the management faces: the `netconf` subsystem (and, with the
+//! CLI, shells and exec). Logins are checked against `ietf-system` users.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use russh::server::{Auth, Msg, Session as SshSession};
+use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::aaa;
+use crate::datastore::{Face, Handle};
+use crate::events::{EventKind, Severity};
+use crate::northbound::netconf::Netconf;
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Netconf,
+}
+
+pub struct SshServer {
+    ds: Handle,
+    netconf: Arc<Netconf>,
+    config: Arc<russh::server::Config>,
+}
+
+/// Loads the host key of the state dir, creating it on first boot.
+pub fn host_key(state_dir: &Path) -> anyhow::Result<PrivateKey> {
+    let path = state_dir.join("ssh_host_ed25519_key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(PrivateKey::from_openssh(text)?);
+    }
+    let seed: [u8; 32] = rand::random();
+    let private = russh::keys::ssh_key::private::Ed25519PrivateKey::from_bytes(&seed);
+    let key = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from(private));
+    let text = key.to_openssh(russh::keys::ssh_key::LineEnding::LF)?;
+    crate::datastore::persist::write_atomic(&path, text.as_bytes())?;
+    Ok(key)
+}
+
+impl SshServer {
+    pub fn new(ds: Handle, netconf: Arc<Netconf>, key: PrivateKey) -> Arc<SshServer> {
+        let mut methods = MethodSet::empty();
+        methods.push(MethodKind::Password);
+        methods.push(MethodKind::PublicKey);
+        let config = russh::server::Config {
+            methods,
+            keys: vec![key],
+            auth_rejection_time: Duration::from_millis(300),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            max_auth_attempts: 6,
+            inactivity_timeout: None,
+            // Dead clients (network gone, no FIN) are found by keepalives.
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        };
+        Arc::new(SshServer {
+            ds,
+            netconf,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Accepts connections on `listener` until `stop` changes.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        role: Role,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => {
+                    let Ok((socket, peer)) = accepted else { continue };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let handler = Conn { server: this.clone(), peer, user: None, role };
+                        match russh::server::run_stream(this.config.clone(), socket, handler).await {
+                            Ok(session) => {
+                                let _ = session.await;
+                            }
+                            Err(e) => tracing::debug!("ssh from {peer}: {e}"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+struct Conn {
+    server: Arc<SshServer>,
+    peer: SocketAddr,
+    user: Option<String>,
+    role: Role,
+}
+
+impl Conn {
+    fn login_failure(&self, user: &str, method: &str) {
+        self.server.ds.events.publish(
+            EventKind::LoginFailure,
+            Severity::Warning,
+            "ssh",
+            format!("failed {method} login of {user} from {}", self.peer.ip()),
+            vec![
+                ("username".into(), user.into()),
+                ("source-host".into(), self.peer.ip().to_string()),
+                ("method".into(), method.into()),
+            ],
+        );
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let (u, p) = (user.to_string(), password.to_string());
+        let ok = self
+            .server
+            .ds
+            .call(move |a| aaa::check_password(a.running(), &u, &p))
+            .await
+            .unwrap_or(false);
+        if ok {
+            self.user = Some(user.to_string());
+            Ok(Auth::Accept)
+        } else {
+            self.login_failure(user, "password");
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.key_authorized(user, offer.public_key).await {
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.key_authorized(user, key.public_key).await {
+            self.user = Some(user.to_string());
+            Ok(Auth::Accept)
+        } else {
+            self.login_failure(user, "publickey");
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        let Some(user) = self.user.clone() else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        let server = self.server.clone();
+        let peer = self.peer;
+        let handle = session.handle();
+        tokio::spawn(async move {
+            let id = channel.id();
+            channel_task(channel, server, user, peer).await;
+            let _ = handle.eof(id).await;
+            let _ = handle.close(id).await;
+        });
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        if self.role == Role::Netconf && name == "netconf" {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}
+
+impl Conn {
+    async fn key_authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        let u = user.to_string();
+        let keys = self
+            .server
+            .ds
+            .call(move |a| aaa::authorized_keys(a.running(), &u))
+            .await
+            .unwrap_or_default();
+        keys.iter().any(|(alg, data)| {
+            russh::keys::PublicKey::from_openssh(&format!("{alg} {data}"))
+                .is_ok_and(|k| k.key_data() == key.key_data())
+        })
+    }
+}
+
+async fn channel_task(
+    mut channel: Channel<Msg>,
+    server: Arc<SshServer>,
+    user: String,
+    peer: SocketAddr,
+) {
+    while let Some(msg) = channel.wait().await {
+        if let ChannelMsg::RequestSubsystem { name, .. } = msg {
+            if name == "netconf" {
+                let session =
+                    server
+                        .ds
+                        .new_session(&user, Face::Netconf, Some(peer.ip().to_string()));
+                let stream = channel.into_stream();
+                server.netconf.clone().serve(stream, session).await;
+            }
+            return;
+        }
+    }
+}
