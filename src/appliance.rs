@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use crate::datastore::{self, Actor, BootOptions, Handle};
 use crate::events::EventBus;
+use crate::host::interfaces::Interfaces;
 use crate::northbound::listeners::Listeners;
 use crate::northbound::netconf::Netconf;
 use crate::northbound::ssh::{self, SshServer};
@@ -36,10 +37,10 @@ impl Appliance {
         let key = ssh::host_key(&opts.state_dir).context("SSH host key")?;
         let netconf = Netconf::new(ds.clone());
         let ssh = SshServer::new(ds.clone(), netconf, key);
-        let mut services: Vec<Box<dyn Service>> = vec![Box::new(Listeners::new(
-            ssh,
-            tokio::runtime::Handle::current(),
-        ))];
+        let mut services: Vec<Box<dyn Service>> = vec![
+            Box::new(Listeners::new(ssh, tokio::runtime::Handle::current())),
+            Box::new(Interfaces::new()),
+        ];
         services.extend(opts.extra_services);
         let boot = BootOptions {
             state_dir: opts.state_dir.clone(),

@@ -4,6 +4,7 @@ pub mod aaa;
 pub mod appliance;
 pub mod datastore;
 pub mod events;
+pub mod host;
 pub mod northbound;
 pub mod schema;
 pub mod service;

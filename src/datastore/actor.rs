@@ -20,7 +20,9 @@ use super::{
 };
 use crate::aaa::nacm::{Access, Policy};
 use crate::events::{EventBus, EventKind, Severity};
-use crate::service::{Change, ChangeOp, CommitView, Prepared, Service, StateEntries, StateQuery};
+use crate::service::{
+    ActionFuture, Change, ChangeOp, CommitView, Prepared, Service, StateEntries, StateQuery,
+};
 
 pub struct BootOptions {
     pub state_dir: PathBuf,
@@ -443,6 +445,82 @@ impl Actor {
             })
             .flat_map(|s| s.state(query))
             .collect()
+    }
+
+    /// Parses and checks a YANG RPC or action request (`xml` is the RPC element,
+    /// or for an action the data path down to it) and starts the service that
+    /// handles it. Returns the running action and the namespace of its module.
+    pub fn start_action(&self, session: &Session, xml: &str) -> Result<(ActionFuture, String)> {
+        use yang5::data::{DataOperation, DataParserFlags, DataTree};
+        use yang5::schema::{SchemaNodeKind, SchemaPathFormat};
+        let req = DataTree::parse_op_string(
+            self.ctx,
+            xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT,
+            DataOperation::RpcYang,
+        )
+        .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue))?;
+        let op = req
+            .traverse()
+            .find(|n| {
+                matches!(
+                    n.schema().kind(),
+                    SchemaNodeKind::Rpc | SchemaNodeKind::Action
+                )
+            })
+            .ok_or_else(|| {
+                Error::protocol(ErrorTag::MissingElement, "no RPC or action in the request")
+            })?;
+        let schema = op.schema();
+        let module = schema.module();
+        if !self
+            .policy(session)
+            .may_exec(module.name(), schema.name(), Some(&schema))
+        {
+            return Err(Error::protocol(
+                ErrorTag::AccessDenied,
+                format!(
+                    "{} may not run {}:{}",
+                    session.user,
+                    module.name(),
+                    schema.name()
+                ),
+            ));
+        }
+        let path = tree::path(&op);
+        if schema.kind() == SchemaNodeKind::Action {
+            // The action's parent (say a console port) must exist.
+            let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            if !tree::exists(&self.running, parent) {
+                return Err(Error::application(
+                    ErrorTag::DataMissing,
+                    "the action's parent does not exist",
+                )
+                .with_path(parent));
+            }
+        }
+        let input: Vec<(String, String)> = op
+            .children()
+            .filter_map(|c| Some((c.schema().name().to_string(), c.value_canonical()?)))
+            .collect();
+        let schema_path = schema.path(SchemaPathFormat::DATA);
+        for svc in &self.services {
+            if !svc.actions().contains(&schema_path) {
+                continue;
+            }
+            if let Some(fut) = svc.action(&path, &input) {
+                return Ok((fut, module.namespace().to_string()));
+            }
+        }
+        Err(Error::protocol(
+            ErrorTag::OperationNotSupported,
+            format!(
+                "{}:{} is not available on this appliance yet",
+                module.name(),
+                schema.name()
+            ),
+        ))
     }
 
     fn add_history_state(&self, op: &mut Tree) {

@@ -292,3 +292,34 @@ def test_unknown_operation(daemon):
     with daemon.connect() as m:
         expect_error(lambda: m.dispatch(to_ele('<frobnicate xmlns="urn:example:none"/>')), "unknown-namespace")
         expect_error(lambda: m.dispatch(to_ele(f'<frobnicate xmlns="{NC}"/>')), "operation-not-supported")
+
+
+def test_interfaces_state_from_the_host(daemon):
+    with daemon.connect() as m:
+        ifs = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+        data = m.get(filter=("subtree", f'<interfaces-state xmlns="{ifs}"/>')).data_xml
+        assert "<name>lo</name>" in data
+        assert "softwareLoopback" in data and "<in-octets>" in data
+
+
+def test_model_action_without_service_is_reported(daemon):
+    with daemon.connect() as m:
+        # An RPC of our model that no service implements yet gets a clear error.
+        rpc = to_ele('<rollback xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"><id>999</id></rollback>')
+        expect_error(lambda: m.dispatch(rpc), "invalid-value")
+
+
+def test_rollback_to_a_history_entry(daemon):
+    with daemon.connect() as m:
+        m.edit_config(target="running", config=hostname_cfg("first"))
+        m.edit_config(target="running", config=hostname_cfg("second"))
+        hist = m.get(filter=("subtree", '<commit-history xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"/>')).data_xml
+        import re
+        ids = [int(i) for i in re.findall(r"<id>(\d+)</id>", hist)]
+        assert len(ids) >= 2
+        first = ids[-2]
+        m.dispatch(to_ele(f'<rollback xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"><id>{first}</id>'
+                          f'<comment>back</comment></rollback>'))
+        assert hostname(m) == "first"
+        hist = m.get(filter=("subtree", '<commit-history xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"/>')).data_xml
+        assert f"rollback to {first}: back" in hist

@@ -16,6 +16,7 @@ use crate::xml::Element;
 const WD_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults";
 const MON_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring";
 pub const NOTIF_NS: &str = "urn:ietf:params:xml:ns:netconf:notification:1.0";
+const YANG_NS: &str = "urn:ietf:params:xml:ns:yang:1";
 const SYS_NS: &str = "urn:lifeline:params:xml:ns:yang:lifeline-system";
 
 /// What the session does after an operation.
@@ -158,6 +159,20 @@ pub async fn dispatch(o: Op<'_>) -> R {
     let ds = o.ds;
     let session = o.session.clone();
     let rpc = o.rpc;
+    if op.ns == YANG_NS && op.name == "action" {
+        let target = op
+            .elements()
+            .next()
+            .ok_or_else(|| {
+                one(bad_element(
+                    ErrorTag::MissingElement,
+                    "action",
+                    "<action> names no data node",
+                ))
+            })?
+            .to_xml();
+        return run_action(ds, &session, rpc, target).await;
+    }
     if let Some(module) = crate::schema::module_of_namespace(&op.ns) {
         let (s, name) = (session.clone(), op.name.clone());
         ds.run(move |a| a.may_exec(&s, &module, &name))
@@ -370,6 +385,9 @@ pub async fn dispatch(o: Op<'_>) -> R {
                 .map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
+        (ns, _) if ns != NC && crate::schema::module_namespace_known(ns) && ns != MON_NS => {
+            run_action(ds, &session, rpc, op.to_xml()).await
+        }
         (ns, name) => {
             let known = crate::schema::module_namespace_known(ns);
             Err(one(Error::protocol(
@@ -384,6 +402,32 @@ pub async fn dispatch(o: Op<'_>) -> R {
             .with_info("bad-namespace", ns)))
         }
     }
+}
+
+/// A YANG RPC or action of the model, run by the service that owns it.
+async fn run_action(ds: &Handle, session: &Session, rpc: &Element, xml: String) -> R {
+    let s = session.clone();
+    let (fut, ns) = ds
+        .run(move |a| a.start_action(&s, &xml))
+        .await
+        .map_err(one)?;
+    let output = fut.await.map_err(|r| {
+        let mut e = Error::application(ErrorTag::OperationFailed, r.message);
+        e.path = r.path;
+        vec![e]
+    })?;
+    if output.is_empty() {
+        return Ok(Outcome::Reply(reply::ok(rpc)));
+    }
+    let mut out = reply::open(Some(rpc));
+    for (name, value) in output {
+        out.push_str(&format!(
+            "<{name} xmlns=\"{ns}\">{}</{name}>",
+            crate::xml::escape(&value)
+        ));
+    }
+    out.push_str("</rpc-reply>");
+    Ok(Outcome::Reply(out))
 }
 
 fn get_schema(rpc: &Element, op: &Element) -> Result<String, Error> {

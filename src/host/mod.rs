@@ -1,0 +1,12 @@
+//! The host the appliance runs on, as the model shows it.
+pub mod interfaces;
+
+/// When the host booted, as a YANG date-and-time (counters restart then).
+pub fn boot_time() -> String {
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let boot = chrono::Utc::now() - chrono::Duration::milliseconds((uptime * 1000.0) as i64);
+    boot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
