@@ -1,6 +1,7 @@
 //! The NETCONF face (RFC 6241) over any byte stream (an SSH channel): hellos,
 //! framing, rpc dispatch, notifications interleaved with replies.
 pub mod framing;
+pub mod fuzz;
 pub mod notify;
 pub mod ops;
 pub mod reply;
