@@ -154,6 +154,18 @@ impl Policy {
         self.unrestricted
     }
 
+    /// Whether `access` is granted on all data without looking at nodes: the
+    /// first rule that covers it permits every module (an admin's usual rule).
+    pub fn permits_all(&self, access: Access) -> bool {
+        if self.unrestricted {
+            return true;
+        }
+        match self.rules.iter().find(|r| r.ops & access.bit() != 0) {
+            Some(r) => r.permit && r.module == "*" && matches!(r.target, Target::Any),
+            None => false,
+        }
+    }
+
     /// May the user run this RPC or action (`module`, `name`)?
     pub fn may_exec(&self, module: &str, name: &str, schema: Option<&SchemaNode<'_>>) -> bool {
         if self.unrestricted || (module == "ietf-netconf" && name == "close-session") {

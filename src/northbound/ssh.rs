@@ -79,6 +79,8 @@ impl SshServer {
                 _ = stop.changed() => return,
                 accepted = listener.accept() => {
                     let Ok((socket, peer)) = accepted else { continue };
+                    // Replies span several SSH packets: without this, delayed ACKs stall them.
+                    let _ = socket.set_nodelay(true);
                     let this = self.clone();
                     tokio::spawn(async move {
                         let handler = Conn { server: this.clone(), peer, user: None, role };
