@@ -68,6 +68,12 @@ fn node_op(node: &DataNodeRef<'_>, inherited: Operation) -> Result<Operation, Er
     Ok(inherited)
 }
 
+fn has_nested_ops(node: &DataNodeRef<'_>) -> bool {
+    node.traverse()
+        .skip(1)
+        .any(|n| n.meta().any(|m| m.name() == "operation"))
+}
+
 fn is_terminal(kind: SchemaNodeKind) -> bool {
     matches!(
         kind,
@@ -116,6 +122,16 @@ fn apply_node(
         }
         Operation::Replace if exists => tree::remove(target, &path),
         _ => {}
+    }
+    // A subtree without operations of its own is exactly libyang's merge: copy it
+    // in one step instead of node by node.
+    if matches!(
+        op,
+        Operation::Merge | Operation::Create | Operation::Replace
+    ) && !has_nested_ops(node)
+    {
+        return tree::copy_into(target, node)
+            .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path));
     }
     if is_terminal(kind) {
         if op != Operation::None {
