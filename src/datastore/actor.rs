@@ -213,6 +213,7 @@ impl Actor {
                 factory
             }
         };
+        check_owners(&services)?;
         let next_commit = dir.history().last().map(|r| r.id + 1).unwrap_or(1);
         let mut actor = Actor {
             ctx,
@@ -1071,6 +1072,22 @@ impl Actor {
     pub fn is_system(session: &Session) -> bool {
         session.face == Face::System
     }
+}
+
+/// Every configuration subtree has at most one owning service.
+fn check_owners(services: &[Box<dyn Service>]) -> std::result::Result<(), String> {
+    let claims: Vec<(String, &str)> = services
+        .iter()
+        .flat_map(|s| s.prefixes().into_iter().map(move |p| (p, s.name())))
+        .collect();
+    for (i, (a, sa)) in claims.iter().enumerate() {
+        for (b, sb) in &claims[i + 1..] {
+            if under(a, b) || under(b, a) {
+                return Err(format!("services {sa} and {sb} both claim {a} / {b}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The changes under any of `prefixes`, deletes first.

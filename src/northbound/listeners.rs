@@ -77,7 +77,26 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// NETCONF session limits: (max-sessions, idle-timeout; 0 is none).
+fn limits(config: &Tree) -> (usize, Option<std::time::Duration>) {
+    let get = |leaf: &str| {
+        crate::datastore::tree::find(
+            config,
+            &format!("/lifeline-system:management/netconf/{leaf}"),
+        )
+        .and_then(|n| n.value_canonical())
+        .and_then(|v| v.parse::<u64>().ok())
+    };
+    let max = get("max-sessions").unwrap_or(32) as usize;
+    let idle = get("idle-timeout").unwrap_or(3600);
+    (
+        max,
+        (idle > 0).then(|| std::time::Duration::from_secs(idle)),
+    )
+}
+
 struct Rebind {
+    limits: (usize, Option<std::time::Duration>),
     ssh: Arc<SshServer>,
     rt: tokio::runtime::Handle,
     active: Active,
@@ -87,6 +106,7 @@ struct Rebind {
 
 impl Prepared for Rebind {
     fn apply(self: Box<Self>) {
+        self.ssh.netconf().set_limits(self.limits.0, self.limits.1);
         let mut active = self.active.lock().unwrap();
         for key in &self.stop {
             if let Some(tx) = active.remove(key) {
@@ -139,6 +159,7 @@ impl Service for Listeners {
             start.push((role, addr, std));
         }
         Ok(Box::new(Rebind {
+            limits: limits(view.new),
             ssh: self.ssh.clone(),
             rt: self.rt.clone(),
             active: self.active.clone(),

@@ -67,6 +67,10 @@ impl SshServer {
         })
     }
 
+    pub fn netconf(&self) -> &Arc<Netconf> {
+        &self.netconf
+    }
+
     /// Accepts connections on `listener` until `stop` changes.
     pub async fn serve(
         self: Arc<Self>,

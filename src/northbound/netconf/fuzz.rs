@@ -57,12 +57,12 @@ pub fn rpc(data: &[u8]) {
     };
     let w = world();
     for op in rpc.elements() {
-        if let Some(cfg) = op.nc_child("config") {
-            if let Ok(edit_tree) = tree::parse_config_xml(w.ctx, &cfg.children_xml()) {
-                let mut target = tree::dup(&w.base);
-                let _ = edit::apply(&mut target, &edit_tree, Operation::Merge, true);
-                let _ = crate::datastore::validate(&mut target);
-            }
+        if let Some(cfg) = op.nc_child("config")
+            && let Ok(edit_tree) = tree::parse_config_xml(w.ctx, &cfg.children_xml())
+        {
+            let mut target = tree::dup(&w.base);
+            let _ = edit::apply(&mut target, &edit_tree, Operation::Merge, true);
+            let _ = crate::datastore::validate(&mut target);
         }
         if let Some(f) = op.nc_child("filter") {
             let filter = match f.attr("select") {

@@ -38,6 +38,8 @@ pub struct Subscription {
 pub struct Netconf {
     pub ds: Handle,
     sessions: Mutex<HashMap<u32, oneshot::Sender<u32>>>,
+    /// (max-sessions, idle-timeout) from `lifeline-system:management/netconf`.
+    limits: Mutex<(usize, Option<Duration>)>,
 }
 
 impl Netconf {
@@ -45,7 +47,16 @@ impl Netconf {
         Arc::new(Netconf {
             ds,
             sessions: Mutex::new(HashMap::new()),
+            limits: Mutex::new((32, Some(Duration::from_secs(3600)))),
         })
+    }
+
+    pub fn set_limits(&self, max_sessions: usize, idle: Option<Duration>) {
+        *self.limits.lock().unwrap() = (max_sessions, idle);
+    }
+
+    fn limits(&self) -> (usize, Option<Duration>) {
+        *self.limits.lock().unwrap()
     }
 
     /// The capabilities of the hello.
@@ -110,7 +121,17 @@ impl Netconf {
         session: Session,
     ) {
         let (kill_tx, kill_rx) = oneshot::channel();
-        self.sessions.lock().unwrap().insert(session.id, kill_tx);
+        {
+            let mut sessions = self.sessions.lock().unwrap();
+            if sessions.len() >= self.limits().0 {
+                tracing::warn!(
+                    "NETCONF session of {} refused: max-sessions reached",
+                    session.user
+                );
+                return;
+            }
+            sessions.insert(session.id, kill_tx);
+        }
         let counters = Arc::new(Counters::default());
         let rec = SessionRecord {
             user: session.user.clone(),
@@ -301,17 +322,22 @@ impl Conn {
                 Ok(None) => {}
                 Err(e) => {
                     self.count_error();
-                    let err = Error::new(
-                        crate::datastore::ErrorType::Rpc,
-                        ErrorTag::MalformedMessage,
-                        e.to_string(),
-                    );
+                    let tag = match e {
+                        framing::FramingError::TooBig(_) => ErrorTag::TooBig,
+                        framing::FramingError::BadChunk => ErrorTag::MalformedMessage,
+                    };
+                    let err = Error::new(crate::datastore::ErrorType::Rpc, tag, e.to_string());
                     let _ = self.send(&mut wr, &reply::error(None, &err)).await;
                     return ("other", None);
                 }
             }
             let events = &mut self.events;
+            // A session idle past the limit is closed, unless it waits for notifications.
+            let idle = self.nc.limits().1.filter(|_| events.is_none());
             tokio::select! {
+                _ = tokio::time::sleep(idle.unwrap_or_default()), if idle.is_some() => {
+                    return ("timeout", None);
+                }
                 r = rd.read(&mut buf) => match r {
                     Ok(0) | Err(_) => return ("dropped", None),
                     Ok(n) => dec.feed(&buf[..n]),
