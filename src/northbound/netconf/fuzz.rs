@@ -14,11 +14,9 @@ pub fn framing(data: &[u8]) {
         dec.set_mode(mode);
         for piece in data.chunks(7) {
             dec.feed(piece);
-            loop {
-                match dec.next_message() {
-                    Ok(Some(m)) => assert!(m.len() <= 4096 + super::framing::EOM.len()),
-                    Ok(None) | Err(_) => break,
-                }
+            while let Ok(Some(m)) = dec.next_message() {
+                assert!(m.len() <= 4096 + super::framing::EOM.len());
+            }
             }
         }
     }
