@@ -17,7 +17,6 @@ pub fn framing(data: &[u8]) {
             while let Ok(Some(m)) = dec.next_message() {
                 assert!(m.len() <= 4096 + super::framing::EOM.len());
             }
-            }
         }
     }
 }
