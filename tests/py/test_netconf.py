@@ -323,3 +323,38 @@ def test_rollback_to_a_history_entry(daemon):
         assert hostname(m) == "first"
         hist = m.get(filter=("subtree", '<commit-history xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"/>')).data_xml
         assert f"rollback to {first}: back" in hist
+
+
+def test_yang_library_state(daemon):
+    with daemon.connect() as m:
+        yl = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+        data = m.get(filter=("subtree", f'<yang-library xmlns="{yl}"/>')).data_xml
+        assert "<name>lifeline-ports</name>" in data and "<name>ietf-system</name>" in data
+        assert "<feature>candidate</feature>" in data
+
+
+def test_copy_config_inline_to_candidate_and_running(daemon):
+    with daemon.connect() as m:
+        full = m.get_config(source="running").data_ele
+        # Replace the whole candidate by inline config (same as running, new hostname).
+        xml = m.get_config(source="running").data_xml
+        xml = xml.replace("<hostname>lifeline</hostname>", "<hostname>copied</hostname>")
+        xml = xml.replace('<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"', '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"')
+        xml = xml.replace("</data>", "</config>").split("?>", 1)[-1]
+        m.dispatch(to_ele(f'<copy-config xmlns="{NC}"><target><candidate/></target><source>{xml}</source></copy-config>'))
+        assert hostname(m, "candidate") == "copied"
+        m.commit()
+        assert hostname(m) == "copied"
+        m.copy_config(source="running", target="candidate")
+        assert full is not None
+
+
+def test_continue_on_error_applies_the_good_parts(daemon):
+    with daemon.connect() as m:
+        cfg = (f'<config><system xmlns="{SYS}"><hostname>partial</hostname><authentication>'
+               f'<user xmlns:nc="{NC}" nc:operation="delete"><name>nobody</name></user>'
+               f'</authentication></system></config>')
+        expect_error(lambda: m.edit_config(target="candidate", config=cfg, error_option="continue-on-error"),
+                     "data-missing")
+        assert hostname(m, "candidate") == "partial"
+        m.discard_changes()
