@@ -18,6 +18,8 @@ pub const FACTORY_CONFIG: &str = include_str!("../yang/factory-config.xml");
 pub struct Options {
     pub state_dir: PathBuf,
     pub factory: String,
+    /// Extra YANG modules (name, text) to load beside the built-in ones.
+    pub extra_yang: Vec<(String, String)>,
     /// Test-only services to add (the service API's own tests).
     pub extra_services: Vec<Box<dyn Service>>,
 }
@@ -28,7 +30,7 @@ pub struct Appliance {
 
 impl Appliance {
     pub async fn start(opts: Options) -> anyhow::Result<Appliance> {
-        let ctx = crate::schema::build(&[]).context("loading the YANG modules")?;
+        let ctx = crate::schema::build(&opts.extra_yang).context("loading the YANG modules")?;
         crate::schema::set_global(ctx);
         std::fs::create_dir_all(&opts.state_dir)
             .with_context(|| format!("creating {}", opts.state_dir.display()))?;

@@ -25,6 +25,28 @@ struct Args {
     /// Run the demo: loopback only, state in a temp dir, user admin/admin.
     #[arg(long)]
     demo: bool,
+    /// Also load the YANG modules of this directory (development and tests:
+    /// the faces pick new modules up with no code).
+    #[arg(long)]
+    extra_yang: Option<PathBuf>,
+}
+
+/// (module name, text) of every `.yang` file of a directory.
+fn read_modules(dir: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".yang"))
+        else {
+            continue;
+        };
+        let name = stem.split('@').next().unwrap_or(stem).to_string();
+        out.push((name, std::fs::read_to_string(&path)?));
+    }
+    Ok(out)
 }
 
 #[tokio::main]
@@ -48,16 +70,21 @@ async fn main() -> anyhow::Result<()> {
         };
         (args.state_dir.clone().expect("clap requires it"), factory)
     };
+    let extra_yang = match &args.extra_yang {
+        Some(dir) => read_modules(dir)?,
+        None => Vec::new(),
+    };
     let appliance = Appliance::start(Options {
         state_dir: state_dir.clone(),
         factory,
+        extra_yang,
         extra_services: Vec::new(),
     })
     .await?;
     if args.demo {
         println!("lifeline demo (state in {})", state_dir.display());
         println!("  NETCONF  ssh -p 10830 admin@127.0.0.1 -s netconf   (password admin)");
-        println!("  SSH CLI  ssh -p 10022 admin@127.0.0.1             (not yet implemented)");
+        println!("  SSH CLI  ssh -p 10022 admin@127.0.0.1");
         println!("  SNMP     udp 127.0.0.1:10161                      (not yet implemented)");
     }
     let _keep = appliance;

@@ -103,6 +103,7 @@ async fn refused_prepare_changes_nothing_anywhere() {
     let app = Appliance::start(Options {
         state_dir: dir.clone(),
         factory: factory(),
+        extra_yang: Vec::new(),
         extra_services: vec![Box::new(contact), Box::new(location)],
     })
     .await
@@ -184,6 +185,7 @@ async fn state_reads_resume_after_keys() {
     let app = Appliance::start(Options {
         state_dir: dir.clone(),
         factory: factory(),
+        extra_yang: Vec::new(),
         extra_services: vec![Box::new(svc)],
     })
     .await

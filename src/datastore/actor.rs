@@ -335,14 +335,19 @@ impl Actor {
         filter: &Filter,
         wd: WithDefaults,
     ) -> Result<String> {
-        let policy = self.policy(session);
-        if policy.permits_all(Access::Read) {
-            return match filter {
-                Filter::All => Ok(print(t, wd)),
-                f => Ok(print(&filter::select(t, f, &self.modules)?, wd)),
-            };
+        if matches!(filter, Filter::All) && self.policy(session).permits_all(Access::Read) {
+            return Ok(print(t, wd));
         }
+        Ok(print(&self.read_tree(session, t, filter)?, wd))
+    }
+
+    /// What a session may read of a tree, selected by a filter.
+    fn read_tree(&self, session: &Session, t: &Tree, filter: &Filter) -> Result<Tree> {
+        let policy = self.policy(session);
         let mut selected = filter::select(t, filter, &self.modules)?;
+        if policy.permits_all(Access::Read) {
+            return Ok(selected);
+        }
         let pruned = {
             let checker = policy.data_checker(t);
             let mut denied = Vec::new();
@@ -358,7 +363,72 @@ impl Actor {
         for p in pruned {
             tree::remove(&mut selected, &p);
         }
-        Ok(print(&selected, wd))
+        Ok(selected)
+    }
+
+    /// A datastore as the session may read it (for faces that render trees).
+    pub fn config_tree(&self, session: &Session, ds: Datastore, filter: &Filter) -> Result<Tree> {
+        self.read_tree(session, self.tree(ds), filter)
+    }
+
+    /// The operational view as a tree (see [`Actor::get`]).
+    pub fn operational_tree(&self, session: &Session, filter: &Filter) -> Result<Tree> {
+        let op = self.operational(filter);
+        self.read_tree(session, &op, filter)
+    }
+
+    /// Sets one node of the candidate by data path (the CLI's `set`).
+    pub fn set_path(&mut self, session: &Session, path: &str, value: Option<&str>) -> Result<()> {
+        self.check_lock(session, Datastore::Candidate)?;
+        let mut working = tree::dup(&self.candidate);
+        working
+            .new_path(path, value, false)
+            .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path))?;
+        self.check_write(session, &self.candidate, &working)?;
+        self.candidate = working;
+        self.candidate_dirty = true;
+        Ok(())
+    }
+
+    /// Deletes one node of the candidate by data path (the CLI's `delete`).
+    pub fn delete_path(&mut self, session: &Session, path: &str) -> Result<()> {
+        self.check_lock(session, Datastore::Candidate)?;
+        if !tree::exists(&self.candidate, path) {
+            return Err(
+                Error::application(ErrorTag::DataMissing, "nothing to delete there")
+                    .with_path(path),
+            );
+        }
+        let mut working = tree::dup(&self.candidate);
+        tree::remove(&mut working, path);
+        self.check_write(session, &self.candidate, &working)?;
+        self.candidate = working;
+        self.candidate_dirty = true;
+        Ok(())
+    }
+
+    /// Loads the configuration of `back` commits ago into the candidate (the
+    /// CLI's `rollback N`; 0 is the running configuration).
+    pub fn load_rollback(&mut self, session: &Session, back: usize) -> Result<()> {
+        self.check_lock(session, Datastore::Candidate)?;
+        let history = self.dir.history();
+        let rec = history.iter().rev().nth(back).ok_or_else(|| {
+            Error::application(
+                ErrorTag::InvalidValue,
+                format!("there are only {} commits to roll back to", history.len()),
+            )
+        })?;
+        let text = self.dir.history_config(rec.id).ok_or_else(|| {
+            Error::application(
+                ErrorTag::OperationFailed,
+                format!("commit {} is missing from the history", rec.id),
+            )
+        })?;
+        let t = parse_instance(self.ctx, &text)?;
+        self.check_write(session, &self.candidate, &t)?;
+        self.candidate = t;
+        self.candidate_dirty = true;
+        Ok(())
     }
 
     /// Fails unless the session may make every change from `old` to `new`.
@@ -406,6 +476,12 @@ impl Actor {
     /// The operational view: running plus the live state of every service (only
     /// the services whose state the filter can select are asked).
     pub fn get(&self, session: &Session, filter: &Filter, wd: WithDefaults) -> Result<String> {
+        let op = self.operational(filter);
+        self.read_view(session, &op, filter, wd)
+    }
+
+    /// Running plus the state of the services whose state the filter can select.
+    fn operational(&self, filter: &Filter) -> Tree {
         let mut op = tree::dup(&self.running);
         let tops = filter_tops(filter, &self.modules);
         let wanted = |root: &str| {
@@ -435,7 +511,7 @@ impl Actor {
         if wanted("/ietf-yang-library:") {
             add_yang_library(&mut op, self.ctx);
         }
-        self.read_view(session, &op, filter, wd)
+        op
     }
 
     /// Live state of one service node, resumable (the SNMP agent's GETNEXT).
@@ -756,6 +832,7 @@ impl Actor {
             return Ok(id);
         };
         match &pending.persist {
+            _ if opts.force_confirm => {}
             Some(p) if opts.persist_id.as_deref() != Some(p.as_str()) => {
                 return Err(Error::protocol(
                     ErrorTag::InvalidValue,
@@ -1109,6 +1186,14 @@ fn owned_changes(all: &[Change], prefixes: &[String]) -> Vec<Change> {
 fn filter_tops(filter: &Filter, modules: &HashMap<String, String>) -> Option<Vec<String>> {
     match filter {
         Filter::All | Filter::XPath { .. } => None,
+        Filter::Path(p) => {
+            let first = p
+                .trim_start_matches('/')
+                .split(['/', '['])
+                .next()
+                .unwrap_or("");
+            Some(vec![format!("/{first}")])
+        }
         Filter::Subtree(el) => Some(
             el.elements()
                 .filter_map(|e| modules.get(&e.ns).map(|m| format!("/{m}:{}", e.name)))

@@ -20,6 +20,8 @@ pub enum Filter {
         select: String,
         scope: Vec<(String, String)>,
     },
+    /// A data path with module names as prefixes (the CLI's paths).
+    Path(String),
 }
 
 /// Selects what `filter` asks for from `source` into a new tree.
@@ -38,6 +40,7 @@ pub fn select(
             out
         }
         Filter::XPath { select, scope } => vec![rewrite_prefixes(select, scope, modules)?],
+        Filter::Path(p) => vec![p.clone()],
     };
     let mut result = tree::empty(source.context());
     if source.reference().is_none() {

@@ -133,6 +133,9 @@ pub struct CommitOptions {
     /// Confirms (or extends) a confirmed commit made with `persist`.
     pub persist_id: Option<String>,
     pub comment: Option<String>,
+    /// Any session may confirm or extend a pending confirmed commit (the CLI's
+    /// way, as on routers); NETCONF keeps RFC 6241's session and persist-id rules.
+    pub force_confirm: bool,
 }
 
 type Job = Box<dyn FnOnce(&mut Actor) + Send>;

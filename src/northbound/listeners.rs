@@ -32,8 +32,17 @@ impl Listeners {
 
 /// The endpoints a configuration asks for.
 pub fn endpoints(config: &Tree) -> Vec<(Role, SocketAddr)> {
+    let mut out = endpoints_of(config, Role::Netconf, "/lifeline-system:management/netconf");
+    out.extend(endpoints_of(
+        config,
+        Role::Cli,
+        "/lifeline-system:management/cli",
+    ));
+    out
+}
+
+fn endpoints_of(config: &Tree, role: Role, base: &str) -> Vec<(Role, SocketAddr)> {
     let mut out = Vec::new();
-    let base = "/lifeline-system:management/netconf";
     let enabled = crate::datastore::tree::find(config, &format!("{base}/enabled"))
         .and_then(|n| n.value_canonical())
         .is_none_or(|v| v == "true");
@@ -58,7 +67,7 @@ pub fn endpoints(config: &Tree) -> Vec<(Role, SocketAddr)> {
         let Ok(port) = port.parse::<u16>() else {
             continue;
         };
-        out.push((Role::Netconf, SocketAddr::new(ip, port)));
+        out.push((role, SocketAddr::new(ip, port)));
     }
     out
 }

@@ -14,12 +14,14 @@ use tokio::sync::watch;
 use crate::aaa;
 use crate::datastore::{Face, Handle};
 use crate::events::{EventKind, Severity};
+use crate::northbound::cli::{Cli, shell};
 use crate::northbound::netconf::Netconf;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Netconf,
+    Cli,
 }
 
 pub struct SshServer {
@@ -185,10 +187,13 @@ impl russh::server::Handler for Conn {
         reply.accept().await;
         let server = self.server.clone();
         let peer = self.peer;
+        let role = self.role;
         let handle = session.handle();
         tokio::spawn(async move {
             let id = channel.id();
-            channel_task(channel, server, user, peer).await;
+            if let Some(status) = channel_task(channel, server, user, peer, role).await {
+                let _ = handle.exit_status_request(id, status).await;
+            }
             let _ = handle.eof(id).await;
             let _ = handle.close(id).await;
         });
@@ -214,8 +219,7 @@ impl russh::server::Handler for Conn {
         channel: ChannelId,
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
-        Ok(())
+        self.cli_only(channel, session)
     }
 
     async fn exec_request(
@@ -224,12 +228,36 @@ impl russh::server::Handler for Conn {
         _data: &[u8],
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
-        Ok(())
+        self.cli_only(channel, session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _px: u32,
+        _py: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        self.cli_only(channel, session)
     }
 }
 
 impl Conn {
+    /// Shells, commands and ptys exist on the CLI's listeners only.
+    fn cli_only(&self, channel: ChannelId, session: &mut SshSession) -> Result<(), russh::Error> {
+        if self.role == Role::Cli {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
     async fn key_authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
         let u = user.to_string();
         let keys = self
@@ -245,23 +273,59 @@ impl Conn {
     }
 }
 
+/// Serves one session channel: the NETCONF subsystem, or the CLI as a shell (with
+/// or without a pty) or a command. Returns the exit status for shells and commands.
 async fn channel_task(
     mut channel: Channel<Msg>,
     server: Arc<SshServer>,
     user: String,
     peer: SocketAddr,
-) {
+    role: Role,
+) -> Option<u32> {
+    let mut pty = false;
+    let source = Some(peer.ip().to_string());
     while let Some(msg) = channel.wait().await {
-        if let ChannelMsg::RequestSubsystem { name, .. } = msg {
-            if name == "netconf" {
-                let session =
-                    server
-                        .ds
-                        .new_session(&user, Face::Netconf, Some(peer.ip().to_string()));
+        match msg {
+            ChannelMsg::RequestSubsystem { name, .. }
+                if role == Role::Netconf && name == "netconf" =>
+            {
+                let session = server.ds.new_session(&user, Face::Netconf, source);
                 let stream = channel.into_stream();
                 server.netconf.clone().serve(stream, session).await;
+                return None;
             }
-            return;
+            ChannelMsg::RequestPty { .. } => pty = true,
+            ChannelMsg::RequestShell { .. } if role == Role::Cli => {
+                let session = server.ds.new_session(&user, Face::Cli, source);
+                let cli = Cli::new(server.ds.clone(), session.clone()).await;
+                let stream = channel.into_stream();
+                let status = if pty {
+                    shell::interactive(stream, cli).await
+                } else {
+                    shell::batch(stream, cli).await
+                };
+                end_cli(&server, session);
+                return Some(status);
+            }
+            ChannelMsg::Exec { command, .. } if role == Role::Cli => {
+                let session = server.ds.new_session(&user, Face::Cli, source);
+                let cli = Cli::new(server.ds.clone(), session.clone()).await;
+                let stream = channel.into_stream();
+                let status = shell::exec(stream, cli, &String::from_utf8_lossy(&command)).await;
+                end_cli(&server, session);
+                return Some(status);
+            }
+            ChannelMsg::RequestSubsystem { .. }
+            | ChannelMsg::RequestShell { .. }
+            | ChannelMsg::Exec { .. } => {
+                return None;
+            }
+            _ => {}
         }
     }
+    None
+}
+
+fn end_cli(server: &SshServer, session: crate::datastore::Session) {
+    server.ds.post(move |a| a.session_end(&session));
 }

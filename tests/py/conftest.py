@@ -21,7 +21,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def factory_config(netconf_port):
+def factory_config(netconf_port, cli_port):
     """The factory default with the NETCONF endpoint moved to loopback:port."""
     xml = FACTORY
     xml = re.sub(r"(<netconf>.*?<endpoint>.*?<address>)[^<]*(</address>)",
@@ -35,7 +35,7 @@ def factory_config(netconf_port):
     xml = re.sub(r"(<cli>.*?<endpoint>.*?<address>)[^<]*(</address>)",
                  r"\g<1>127.0.0.1\g<2>", xml, count=1, flags=re.S)
     xml = re.sub(r"(<cli>.*?<endpoint>.*?)<port>[^<]*</port>",
-                 rf"\g<1><port>{free_port()}</port>", xml, count=1, flags=re.S)
+                 rf"\g<1><port>{cli_port}</port>", xml, count=1, flags=re.S)
     return xml
 
 
@@ -53,21 +53,38 @@ def wait_port(port, proc, timeout=30):
 
 
 class Daemon:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra_yang=None):
         self.dir = tmp_path
         self.state = tmp_path / "state"
         self.port = free_port()
+        self.cli_port = free_port()
         self.factory = tmp_path / "factory.xml"
-        self.factory.write_text(factory_config(self.port))
+        self.factory.write_text(factory_config(self.port, self.cli_port))
         self.log = tmp_path / "lifelined.log"
+        self.extra_yang = extra_yang
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [LIFELINED, "--state-dir", str(self.state), "--factory-config", str(self.factory)],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+        cmd = [LIFELINED, "--state-dir", str(self.state), "--factory-config", str(self.factory)]
+        if self.extra_yang:
+            cmd += ["--extra-yang", str(self.extra_yang)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
         wait_port(self.port, self.proc)
         return self
+
+    def ssh_args(self, user="admin"):
+        """OpenSSH to the CLI, password auth through sshpass."""
+        return ["ssh", "-p", str(self.cli_port), "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+                "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+
+    def cli(self, command=None, stdin=None, user="admin", password="admin"):
+        """Runs the CLI non-interactively; returns (exit status, output)."""
+        args = ["sshpass", "-p", password] + self.ssh_args(user)
+        if command is not None:
+            args.append(command)
+        out = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout + out.stderr
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

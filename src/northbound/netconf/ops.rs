@@ -333,6 +333,7 @@ pub async fn dispatch(o: Op<'_>) -> R {
                 }),
                 persist_id: text_param(op, NC, "persist-id"),
                 comment: None,
+                force_confirm: false,
             };
             ds.run(move |a| a.commit(&session, &opts))
                 .await
