@@ -530,7 +530,7 @@ impl Actor {
     /// Parses and checks a YANG RPC or action request (`xml` is the RPC element,
     /// or for an action the data path down to it) and starts the service that
     /// handles it. Returns the running action and the namespace of its module.
-    pub fn start_action(&self, session: &Session, xml: &str) -> Result<(ActionFuture, String)> {
+    pub fn start_action(&mut self, session: &Session, xml: &str) -> Result<(ActionFuture, String)> {
         use yang5::data::{DataOperation, DataParserFlags, DataTree};
         use yang5::schema::{SchemaNodeKind, SchemaPathFormat};
         let req = DataTree::parse_op_string(
@@ -585,6 +585,22 @@ impl Actor {
             .filter_map(|c| Some((c.schema().name().to_string(), c.value_canonical()?)))
             .collect();
         let schema_path = schema.path(SchemaPathFormat::DATA);
+        let ns = module.namespace().to_string();
+        // The datastore's own operations.
+        if schema_path == "/lifeline-system:rollback" {
+            let id = input
+                .iter()
+                .find(|(n, _)| n == "id")
+                .and_then(|(_, v)| v.parse().ok())
+                .ok_or_else(|| Error::protocol(ErrorTag::MissingElement, "rollback needs an id"))?;
+            let comment = input
+                .iter()
+                .find(|(n, _)| n == "comment")
+                .map(|(_, v)| v.clone());
+            let commit = self.rollback_to(session, id, comment)?;
+            let out = vec![("commit-id".to_string(), commit.to_string())];
+            return Ok((Box::pin(async move { Ok(out) }), ns));
+        }
         for svc in &self.services {
             if !svc.actions().contains(&schema_path) {
                 continue;

@@ -180,3 +180,18 @@ module lifeline-test-extra {
             assert "<colour>green</colour>" in m.get_config(source="running").data_xml
     finally:
         d.stop()
+
+
+def test_request_runs_a_yang_rpc(daemon):
+    daemon.cli(stdin="configure\nset system location one\ncommit\n")
+    daemon.cli(stdin="configure\nset system location two\ncommit\n")
+    rc, out = daemon.cli("show rollback")
+    assert rc == 0
+    with daemon.connect() as m:
+        hist = m.get(filter=("subtree", '<commit-history xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"/>')).data_xml
+    import re
+    ids = [int(i) for i in re.findall(r"<id>(\d+)</id>", hist)]
+    rc, out = daemon.cli(f'request rollback id {ids[-2]} comment "back to one"')
+    assert rc == 0 and "commit-id" in out, out
+    rc, out = daemon.cli("show configuration system location")
+    assert "location one;" in out

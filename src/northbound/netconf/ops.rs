@@ -17,7 +17,6 @@ const WD_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults";
 const MON_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring";
 pub const NOTIF_NS: &str = "urn:ietf:params:xml:ns:netconf:notification:1.0";
 const YANG_NS: &str = "urn:ietf:params:xml:ns:yang:1";
-const SYS_NS: &str = "urn:lifeline:params:xml:ns:yang:lifeline-system";
 
 /// What the session does after an operation.
 pub enum Outcome {
@@ -368,23 +367,6 @@ pub async fn dispatch(o: Op<'_>) -> R {
             }
             let sub = subscription_of(op).map_err(one)?;
             Ok(Outcome::Subscribe(reply::ok(rpc), sub))
-        }
-        (SYS_NS, "rollback") => {
-            let id: u32 = text_param(op, SYS_NS, "id")
-                .ok_or_else(|| {
-                    one(bad_element(
-                        ErrorTag::MissingElement,
-                        "id",
-                        "rollback needs an id",
-                    ))
-                })?
-                .parse()
-                .map_err(|_| one(bad_element(ErrorTag::InvalidValue, "id", "not a commit id")))?;
-            let comment = text_param(op, SYS_NS, "comment");
-            ds.run(move |a| a.rollback_to(&session, id, comment))
-                .await
-                .map_err(one)?;
-            Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (ns, _) if ns != NC && crate::schema::module_namespace_known(ns) && ns != MON_NS => {
             run_action(ds, &session, rpc, op.to_xml()).await
