@@ -203,6 +203,11 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Parses one document into its root element.
 pub fn parse(input: &str) -> Result<Element, XmlError> {
+    // U+0000 is not an XML character, raw or as a reference (and C libraries
+    // downstream cannot hold it).
+    if input.contains('\0') {
+        return Err(XmlError::Malformed("NUL character".into()));
+    }
     let mut reader = NsReader::from_str(input);
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
@@ -230,6 +235,9 @@ pub fn parse(input: &str) -> Result<Element, XmlError> {
                 for a in s.attributes() {
                     let a = a.map_err(|e| bad(&e))?;
                     let value = a.unescape_value().map_err(|e| bad(&e))?.into_owned();
+                    if value.contains('\0') {
+                        return Err(XmlError::Malformed("NUL character".into()));
+                    }
                     if let Some(binding) = a.key.as_namespace_binding() {
                         let prefix = match binding {
                             quick_xml::name::PrefixDeclaration::Default => String::new(),
@@ -316,6 +324,9 @@ pub fn parse(input: &str) -> Result<Element, XmlError> {
 }
 
 fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
+    if text.contains('\0') {
+        return Err(XmlError::Malformed("NUL character".into()));
+    }
     match stack.last_mut() {
         Some(el) => {
             if let Some(Node::Text(prev)) = el.children.last_mut() {
@@ -364,6 +375,10 @@ mod tests {
         assert!(parse("<a>").is_err());
         assert!(parse("").is_err());
         assert!(parse("<p:a/>").is_err());
+        assert!(parse("<a>x&#0;y</a>").is_err());
+        assert!(parse("<a>x&#x00;y</a>").is_err());
+        assert!(parse("<a b='&#0;'/>").is_err());
+        assert!(parse("<a>\0</a>").is_err());
         assert!(parse("<!DOCTYPE x [<!ENTITY e 'x'>]><a>&e;</a>").is_err());
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
         assert_eq!(parse(&deep), Err(XmlError::TooDeep));

@@ -219,7 +219,12 @@ pub fn run(mut actor: Actor, mailbox: Mailbox, handle: &Handle) {
         .name("datastore".into())
         .spawn(move || {
             while let Some(job) = rx.blocking_recv() {
-                job(&mut actor);
+                // A bug behind one request must not take the datastore down: the
+                // requester sees its reply channel dropped, the others go on.
+                let run = std::panic::AssertUnwindSafe(|| job(&mut actor));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("a datastore request panicked; the request failed");
+                }
             }
         })
         .expect("spawn datastore thread");

@@ -92,6 +92,9 @@ pub struct Cli {
 /// Splits a command line into words: double quotes group, backslash escapes,
 /// `|` stands alone.
 pub fn words(line: &str) -> Result<Vec<String>, CliError> {
+    if line.contains('\0') {
+        return Err(CliError("error: NUL characters are not allowed".into()));
+    }
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
