@@ -193,11 +193,6 @@ impl EventBus {
         self.tx.subscribe()
     }
 
-    /// Time of the oldest buffered event, for RFC 5277's replayLogCreationTime.
-    pub fn oldest(&self) -> Option<DateTime<Utc>> {
-        self.ring.lock().unwrap().recent.front().map(|e| e.time)
-    }
-
     pub fn recent(&self) -> Vec<Arc<Event>> {
         self.ring.lock().unwrap().recent.iter().cloned().collect()
     }

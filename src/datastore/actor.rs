@@ -1,7 +1,7 @@
 //! The datastore actor: the one owner of every datastore, lock and commit.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use yang5::context::Context;
@@ -37,7 +37,6 @@ struct Pending {
     persist: Option<String>,
     owner: u32,
     generation: u64,
-    deadline: Instant,
 }
 
 /// What a commit does to the persisted confirmed-commit state, before the new
@@ -841,7 +840,6 @@ impl Actor {
                 persist: confirm.persist.clone(),
                 owner: session.id,
                 generation: 0,
-                deadline: Instant::now(),
             });
             self.arm_confirm_timer(confirm.timeout);
             self.confirm_event("start", session, confirm.timeout);
@@ -934,7 +932,6 @@ impl Actor {
         let generation = self.generation;
         if let Some(p) = self.pending.as_mut() {
             p.generation = generation;
-            p.deadline = Instant::now() + timeout;
         }
         let (Some(me), Some(rt)) = (self.me.clone(), self.rt.clone()) else {
             return;
@@ -981,13 +978,6 @@ impl Actor {
         );
     }
 
-    /// Remaining seconds of a pending confirmed commit, for monitoring and the CLI.
-    pub fn confirm_remaining(&self) -> Option<Duration> {
-        self.pending
-            .as_ref()
-            .map(|p| p.deadline.saturating_duration_since(Instant::now()))
-    }
-
     /// Makes the configuration after commit `id` of the history the running one.
     pub fn rollback_to(
         &mut self,
@@ -1031,10 +1021,6 @@ impl Actor {
             tracing::error!("confirmed-commit rollback failed: {e}");
         }
         self.monitoring.remove(session.id);
-    }
-
-    pub fn lock_holder(&self, ds: Datastore) -> Option<u32> {
-        self.locks[ds.index()].map(|(h, _)| h)
     }
 
     fn changes(&self, old: &Tree, new: &Tree) -> Vec<Change> {
@@ -1159,11 +1145,6 @@ impl Actor {
             details,
         );
         Ok(id)
-    }
-
-    /// Was this session's face a `Face::System`? (the appliance itself)
-    pub fn is_system(session: &Session) -> bool {
-        session.face == Face::System
     }
 }
 

@@ -69,10 +69,6 @@ impl Monitoring {
         self.sessions.remove(&id);
     }
 
-    pub fn session_ids(&self) -> Vec<u32> {
-        self.sessions.keys().copied().collect()
-    }
-
     pub(super) fn add_state(
         &self,
         op: &mut Tree,

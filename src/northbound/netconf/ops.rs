@@ -93,13 +93,8 @@ fn filter_of(op: &Element) -> Result<Filter, Error> {
         return Ok(Filter::All);
     };
     match f.attr("type").unwrap_or("subtree") {
-        "subtree" => {
-            if !f.has_elements() {
-                // An empty filter selects nothing (RFC 6241 section 6.4.2).
-                return Ok(Filter::Subtree(f.clone()));
-            }
-            Ok(Filter::Subtree(f.clone()))
-        }
+        // An empty subtree filter selects nothing (RFC 6241 section 6.4.2).
+        "subtree" => Ok(Filter::Subtree(f.clone())),
         "xpath" => {
             let select = f.attr("select").ok_or_else(|| {
                 Error::protocol(
