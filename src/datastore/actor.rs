@@ -64,6 +64,25 @@ pub struct Actor {
     me: Option<mpsc::WeakSender<Job>>,
     rt: Option<tokio::runtime::Handle>,
     pub monitoring: Monitoring,
+    /// Private workspaces of CLI sessions, by session id.
+    privates: HashMap<u32, Vec<WorkEdit>>,
+}
+
+/// Where the CLI's configuration edits go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workspace {
+    /// The shared candidate datastore.
+    Shared,
+    /// The session's own copy.
+    Private,
+}
+
+/// An edit of a private workspace. The edits are replayed on the running
+/// configuration of the moment, so other sessions' commits merge in.
+enum WorkEdit {
+    Set(String, Option<String>),
+    Delete(String),
+    Load(String),
 }
 
 /// Parses instance data (XML, possibly wrapped in a NETCONF `<config>` or `<data>`,
@@ -231,6 +250,7 @@ impl Actor {
             me: None,
             rt: None,
             monitoring: Monitoring::default(),
+            privates: HashMap::new(),
         };
         actor.start_services();
         Ok(actor)
@@ -376,40 +396,100 @@ impl Actor {
         self.read_tree(session, &op, filter)
     }
 
-    /// Sets one node of the candidate by data path (the CLI's `set`).
-    pub fn set_path(&mut self, session: &Session, path: &str, value: Option<&str>) -> Result<()> {
-        self.check_lock(session, Datastore::Candidate)?;
-        let mut working = tree::dup(&self.candidate);
-        working
-            .new_path(path, value, false)
-            .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path))?;
-        self.check_write(session, &self.candidate, &working)?;
-        self.candidate = working;
-        self.candidate_dirty = true;
-        Ok(())
-    }
-
-    /// Deletes one node of the candidate by data path (the CLI's `delete`).
-    pub fn delete_path(&mut self, session: &Session, path: &str) -> Result<()> {
-        self.check_lock(session, Datastore::Candidate)?;
-        if !tree::exists(&self.candidate, path) {
-            return Err(
-                Error::application(ErrorTag::DataMissing, "nothing to delete there")
-                    .with_path(path),
-            );
+    /// The configuration a workspace holds now.
+    pub fn workspace_tree(&self, session: &Session, ws: Workspace) -> Result<Tree> {
+        match ws {
+            Workspace::Shared => Ok(tree::dup(&self.candidate)),
+            Workspace::Private => {
+                let mut t = tree::dup(&self.running);
+                for e in self.privates.get(&session.id).into_iter().flatten() {
+                    self.apply_work_edit(&mut t, e)?;
+                }
+                Ok(t)
+            }
         }
-        let mut working = tree::dup(&self.candidate);
-        tree::remove(&mut working, path);
-        self.check_write(session, &self.candidate, &working)?;
-        self.candidate = working;
-        self.candidate_dirty = true;
+    }
+
+    /// A workspace as the session may read it, selected by a filter.
+    pub fn workspace_view(
+        &self,
+        session: &Session,
+        ws: Workspace,
+        filter: &Filter,
+    ) -> Result<Tree> {
+        let t = self.workspace_tree(session, ws)?;
+        self.read_tree(session, &t, filter)
+    }
+
+    fn apply_work_edit(&self, t: &mut Tree, e: &WorkEdit) -> Result<()> {
+        match e {
+            WorkEdit::Set(path, value) => {
+                t.new_path(path, value.as_deref(), false).map_err(|e| {
+                    Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path.as_str())
+                })?;
+            }
+            WorkEdit::Delete(path) => {
+                if !tree::exists(t, path) {
+                    return Err(Error::application(
+                        ErrorTag::DataMissing,
+                        "nothing to delete there",
+                    )
+                    .with_path(path.as_str()));
+                }
+                tree::remove(t, path);
+            }
+            WorkEdit::Load(text) => *t = parse_instance(self.ctx, text)?,
+        }
         Ok(())
     }
 
-    /// Loads the configuration of `back` commits ago into the candidate (the
-    /// CLI's `rollback N`; 0 is the running configuration).
-    pub fn load_rollback(&mut self, session: &Session, back: usize) -> Result<()> {
-        self.check_lock(session, Datastore::Candidate)?;
+    fn workspace_edit(&mut self, session: &Session, ws: Workspace, edit: WorkEdit) -> Result<()> {
+        if ws == Workspace::Shared {
+            self.check_lock(session, Datastore::Candidate)?;
+        }
+        let before = self.workspace_tree(session, ws)?;
+        let mut after = tree::dup(&before);
+        self.apply_work_edit(&mut after, &edit)?;
+        self.check_write(session, &before, &after)?;
+        match ws {
+            Workspace::Shared => {
+                self.candidate = after;
+                self.candidate_dirty = true;
+            }
+            Workspace::Private => {
+                let edits = self.privates.entry(session.id).or_default();
+                if matches!(edit, WorkEdit::Load(_)) {
+                    edits.clear();
+                }
+                edits.push(edit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one node by data path (the CLI's `set`).
+    pub fn set_path(
+        &mut self,
+        session: &Session,
+        ws: Workspace,
+        path: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        self.workspace_edit(
+            session,
+            ws,
+            WorkEdit::Set(path.into(), value.map(Into::into)),
+        )
+    }
+
+    /// Deletes one node by data path (the CLI's `delete`).
+    pub fn delete_path(&mut self, session: &Session, ws: Workspace, path: &str) -> Result<()> {
+        self.workspace_edit(session, ws, WorkEdit::Delete(path.into()))
+    }
+
+    /// Loads the configuration of `back` commits ago (the CLI's `rollback N`; 0
+    /// is the running configuration).
+    pub fn load_rollback(&mut self, session: &Session, ws: Workspace, back: usize) -> Result<()> {
         let history = self.dir.history();
         let rec = history.iter().rev().nth(back).ok_or_else(|| {
             Error::application(
@@ -423,11 +503,43 @@ impl Actor {
                 format!("commit {} is missing from the history", rec.id),
             )
         })?;
-        let t = parse_instance(self.ctx, &text)?;
-        self.check_write(session, &self.candidate, &t)?;
-        self.candidate = t;
-        self.candidate_dirty = true;
-        Ok(())
+        self.workspace_edit(session, ws, WorkEdit::Load(text))
+    }
+
+    /// Commits a workspace; a private one starts over from the new running.
+    pub fn workspace_commit(
+        &mut self,
+        session: &Session,
+        ws: Workspace,
+        opts: &CommitOptions,
+    ) -> Result<u32> {
+        match ws {
+            Workspace::Shared => self.commit(session, opts),
+            Workspace::Private => {
+                let t = self.workspace_tree(session, ws)?;
+                let id = self.commit_from(session, t, opts)?;
+                self.privates.remove(&session.id);
+                Ok(id)
+            }
+        }
+    }
+
+    pub fn workspace_discard(&mut self, session: &Session, ws: Workspace) {
+        match ws {
+            Workspace::Shared => self.discard_changes(),
+            Workspace::Private => {
+                self.privates.remove(&session.id);
+            }
+        }
+    }
+
+    pub fn workspace_validate(&self, session: &Session, ws: Workspace) -> Result<()> {
+        validate(&mut self.workspace_tree(session, ws)?)
+    }
+
+    /// Leaves a private workspace, dropping its edits.
+    pub fn private_end(&mut self, session: &Session) {
+        self.privates.remove(&session.id);
     }
 
     /// Fails unless the session may make every change from `old` to `new`.
@@ -820,9 +932,19 @@ impl Actor {
     /// commit starts (or extends) a window; a plain commit, or one with the
     /// matching persist-id, confirms.
     pub fn commit(&mut self, session: &Session, opts: &CommitOptions) -> Result<u32> {
-        self.check_lock(session, Datastore::Running)?;
         self.check_lock(session, Datastore::Candidate)?;
         let candidate = tree::dup(&self.candidate);
+        self.commit_from(session, candidate, opts)
+    }
+
+    /// Commits `candidate` (the shared candidate or a private workspace).
+    fn commit_from(
+        &mut self,
+        session: &Session,
+        candidate: Tree,
+        opts: &CommitOptions,
+    ) -> Result<u32> {
+        self.check_lock(session, Datastore::Running)?;
         let comment = opts.comment.clone();
         let Some(pending) = &self.pending else {
             let Some(confirm) = &opts.confirm else {
@@ -1021,6 +1143,7 @@ impl Actor {
             tracing::error!("confirmed-commit rollback failed: {e}");
         }
         self.monitoring.remove(session.id);
+        self.privates.remove(&session.id);
     }
 
     fn changes(&self, old: &Tree, new: &Tree) -> Vec<Change> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use yang5::context::Context;
 
-pub use actor::{Actor, BootOptions, parse_instance, validate};
+pub use actor::{Actor, BootOptions, Workspace, parse_instance, validate};
 pub use error::{Error, ErrorTag, ErrorType, Result};
 pub use filter::Filter;
 

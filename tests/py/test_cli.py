@@ -195,3 +195,24 @@ def test_request_runs_a_yang_rpc(daemon):
     assert rc == 0 and "commit-id" in out, out
     rc, out = daemon.cli("show configuration system location")
     assert "location one;" in out
+
+
+def test_private_candidate_merges_with_others_commits(daemon):
+    a = spawn(daemon)
+    a.send("configure private\r")
+    a.expect("private candidate")
+    a.expect(r"admin@lifeline# ")
+    a.send("set system location private-room\r")
+    a.expect(r"admin@lifeline# ")
+    # Meanwhile another session commits through the shared candidate.
+    rc, out = daemon.cli(stdin="configure\nset system contact noc@example.net\ncommit\n")
+    assert rc == 0, out
+    a.send("show | compare\r")
+    a.expect(r"\+ set system location private-room")
+    a.expect(r"admin@lifeline# ")
+    assert "contact" not in a.before
+    a.send("commit\r")
+    a.expect("commit complete")
+    a.send("exit\rexit\r")
+    rc, out = daemon.cli("show configuration system")
+    assert "location private-room;" in out and "contact noc@example.net;" in out

@@ -12,7 +12,7 @@ use yang5::data::{Data, DataFormat, DataPrinterFlags};
 use yang5::schema::SchemaNodeKind;
 
 use crate::datastore::tree::{self, Tree};
-use crate::datastore::{CommitOptions, Confirm, Datastore, Filter, Handle, Session, Source};
+use crate::datastore::{CommitOptions, Confirm, Datastore, Filter, Handle, Session, Workspace};
 use path::{Purpose, Resolved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,8 @@ pub struct Cli {
     mode: Mode,
     /// The `edit` level in configuration mode.
     level: Resolved,
+    /// The shared candidate, or a private one (`configure private`).
+    workspace: Workspace,
     hostname: String,
 }
 
@@ -207,6 +209,7 @@ impl Cli {
             session,
             mode: Mode::Operational,
             level: root(),
+            workspace: Workspace::Shared,
             hostname: String::new(),
         };
         cli.refresh_hostname().await;
@@ -265,9 +268,23 @@ impl Cli {
         match ws[0].as_str() {
             "show" => self.show_operational(&ws[1..]).await,
             "configure" => {
+                self.workspace = match ws.get(1).map(String::as_str) {
+                    None => Workspace::Shared,
+                    Some("private") => Workspace::Private,
+                    Some(other) => {
+                        return Err(CliError(format!(
+                            "error: configure [private], not \"{other}\""
+                        )));
+                    }
+                };
                 self.mode = Mode::Configuration;
                 self.level = root();
-                Ok(Outcome::Output(String::new()))
+                Ok(Outcome::Output(match self.workspace {
+                    Workspace::Shared => String::new(),
+                    Workspace::Private => {
+                        "private candidate: your changes merge with the running configuration at commit\n".into()
+                    }
+                }))
             }
             "request" => self.request(&ws[1..]).await,
             "exit" | "quit" | "logout" => Ok(Outcome::Exit),
@@ -317,6 +334,20 @@ impl Cli {
             }
         };
         Ok(t)
+    }
+
+    /// The session's workspace (shared or private candidate) below a data path.
+    async fn workspace_of(&self, path: &str) -> Result<Tree, CliError> {
+        let filter = if path.is_empty() {
+            Filter::All
+        } else {
+            Filter::Path(path.to_string())
+        };
+        let (s, ws) = (self.session.clone(), self.workspace);
+        Ok(self
+            .ds
+            .run(move |a| a.workspace_view(&s, ws, &filter))
+            .await?)
     }
 
     async fn show_rollback(&self) -> CliResult {
@@ -402,8 +433,9 @@ impl Cli {
                 let r = path::resolve(ctx, &self.level, &ws[1..], Purpose::Set)?;
                 let value = r.value.clone();
                 let p = r.path.clone();
+                let wsp = self.workspace;
                 self.ds
-                    .run(move |a| a.set_path(&s, &p, value.as_deref()))
+                    .run(move |a| a.set_path(&s, wsp, &p, value.as_deref()))
                     .await?;
                 Ok(Outcome::Output(String::new()))
             }
@@ -415,7 +447,8 @@ impl Cli {
                     ));
                 }
                 let p = r.path.clone();
-                self.ds.run(move |a| a.delete_path(&s, &p)).await?;
+                let wsp = self.workspace;
+                self.ds.run(move |a| a.delete_path(&s, wsp, &p)).await?;
                 Ok(Outcome::Output(String::new()))
             }
             "edit" => {
@@ -444,16 +477,15 @@ impl Cli {
                 let r = path::resolve(ctx, &self.level, &args, Purpose::Show)?;
                 if display == Display::Compare {
                     let running = self.tree_of(Some(Datastore::Running), &r.path).await?;
-                    let candidate = self.tree_of(Some(Datastore::Candidate), &r.path).await?;
+                    let candidate = self.workspace_of(&r.path).await?;
                     return Ok(Outcome::Output(render::compare(&running, &candidate)));
                 }
-                let t = self.tree_of(Some(Datastore::Candidate), &r.path).await?;
+                let t = self.workspace_of(&r.path).await?;
                 Ok(Outcome::Output(format_tree(&t, display)))
             }
             "validate" => {
-                self.ds
-                    .run(|a| a.validate_source(&Source::Datastore(Datastore::Candidate)))
-                    .await?;
+                let wsp = self.workspace;
+                self.ds.run(move |a| a.workspace_validate(&s, wsp)).await?;
                 Ok(Outcome::Output("configuration check succeeds\n".into()))
             }
             "commit" => self.commit(&ws[1..]).await,
@@ -464,11 +496,13 @@ impl Cli {
                     })?,
                     None => 0,
                 };
-                self.ds.run(move |a| a.load_rollback(&s, n)).await?;
+                let wsp = self.workspace;
+                self.ds.run(move |a| a.load_rollback(&s, wsp, n)).await?;
                 Ok(Outcome::Output("load complete\n".into()))
             }
             "discard" => {
-                self.ds.call(|a| a.discard_changes()).await?;
+                let wsp = self.workspace;
+                self.ds.call(move |a| a.workspace_discard(&s, wsp)).await?;
                 Ok(Outcome::Output(String::new()))
             }
             "run" => {
@@ -483,6 +517,9 @@ impl Cli {
                     return Ok(Outcome::Output(String::new()));
                 }
                 self.mode = Mode::Operational;
+                if self.workspace == Workspace::Private {
+                    self.ds.call(move |a| a.private_end(&s)).await?;
+                }
                 Ok(Outcome::Output(String::new()))
             }
             "help" => Ok(Outcome::Output(help_table(CONFIGURATION))),
@@ -560,10 +597,10 @@ impl Cli {
             }
             i += 1;
         }
+        let wsp = self.workspace;
         if check_only {
-            self.ds
-                .run(|a| a.validate_source(&Source::Datastore(Datastore::Candidate)))
-                .await?;
+            let s = self.session.clone();
+            self.ds.run(move |a| a.workspace_validate(&s, wsp)).await?;
             return Ok(Outcome::Output("configuration check succeeds\n".into()));
         }
         // A CLI confirmed commit outlives the session, as on routers.
@@ -572,7 +609,9 @@ impl Cli {
         }
         let confirmed = opts.confirm.as_ref().map(|c| c.timeout);
         let s = self.session.clone();
-        self.ds.run(move |a| a.commit(&s, &opts)).await?;
+        self.ds
+            .run(move |a| a.workspace_commit(&s, wsp, &opts))
+            .await?;
         self.refresh_hostname().await;
         Ok(Outcome::Output(match confirmed {
             Some(t) => format!(
@@ -678,16 +717,15 @@ impl Cli {
                 let help = path::help_line(&key);
                 let name = key.name().to_string();
                 let s = self.session.clone();
-                let ds = if purpose == Purpose::Show {
-                    None
-                } else {
-                    Some(Datastore::Candidate)
-                };
+                let ws = (purpose != Purpose::Show || self.mode == Mode::Configuration)
+                    .then_some(self.workspace);
                 let values = self
                     .ds
                     .run(move |a| {
-                        let t = match ds {
-                            Some(ds) => a.config_tree(&s, ds, &Filter::Path(list_path.clone()))?,
+                        let t = match ws {
+                            Some(ws) => {
+                                a.workspace_view(&s, ws, &Filter::Path(list_path.clone()))?
+                            }
                             None => a.operational_tree(&s, &Filter::Path(list_path.clone()))?,
                         };
                         Ok(t.find_xpath(&format!("{list_path}/{name}"))
