@@ -86,12 +86,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// NETCONF session limits: (max-sessions, idle-timeout; 0 is none).
-fn limits(config: &Tree) -> (usize, Option<std::time::Duration>) {
+/// A face's session limits: (max-sessions, idle-timeout; 0 is none).
+fn limits(config: &Tree, face: &str) -> (usize, Option<std::time::Duration>) {
     let get = |leaf: &str| {
         crate::datastore::tree::find(
             config,
-            &format!("/lifeline-system:management/netconf/{leaf}"),
+            &format!("/lifeline-system:management/{face}/{leaf}"),
         )
         .and_then(|n| n.value_canonical())
         .and_then(|v| v.parse::<u64>().ok())
@@ -105,7 +105,8 @@ fn limits(config: &Tree) -> (usize, Option<std::time::Duration>) {
 }
 
 struct Rebind {
-    limits: (usize, Option<std::time::Duration>),
+    netconf_limits: (usize, Option<std::time::Duration>),
+    cli_limits: (usize, Option<std::time::Duration>),
     ssh: Arc<SshServer>,
     rt: tokio::runtime::Handle,
     active: Active,
@@ -115,7 +116,13 @@ struct Rebind {
 
 impl Prepared for Rebind {
     fn apply(self: Box<Self>) {
-        self.ssh.netconf().set_limits(self.limits.0, self.limits.1);
+        self.ssh
+            .netconf()
+            .limits
+            .set(self.netconf_limits.0, self.netconf_limits.1);
+        self.ssh
+            .cli_limits()
+            .set(self.cli_limits.0, self.cli_limits.1);
         let mut active = self.active.lock().unwrap();
         for key in &self.stop {
             if let Some(tx) = active.remove(key) {
@@ -168,7 +175,8 @@ impl Service for Listeners {
             start.push((role, addr, std));
         }
         Ok(Box::new(Rebind {
-            limits: limits(view.new),
+            netconf_limits: limits(view.new, "netconf"),
+            cli_limits: limits(view.new, "cli"),
             ssh: self.ssh.clone(),
             rt: self.rt.clone(),
             active: self.active.clone(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, Session as SshSession};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ use crate::aaa;
 use crate::datastore::{Face, Handle};
 use crate::events::{EventKind, Severity};
 use crate::northbound::cli::{Cli, shell};
+use crate::northbound::limits::Limits;
 use crate::northbound::netconf::Netconf;
 
 /// What a listener serves.
@@ -27,6 +29,7 @@ pub enum Role {
 pub struct SshServer {
     ds: Handle,
     netconf: Arc<Netconf>,
+    cli_limits: Arc<Limits>,
     config: Arc<russh::server::Config>,
 }
 
@@ -65,12 +68,17 @@ impl SshServer {
         Arc::new(SshServer {
             ds,
             netconf,
+            cli_limits: Limits::new(),
             config: Arc::new(config),
         })
     }
 
     pub fn netconf(&self) -> &Arc<Netconf> {
         &self.netconf
+    }
+
+    pub fn cli_limits(&self) -> &Arc<Limits> {
+        &self.cli_limits
     }
 
     /// Accepts connections on `listener` until `stop` changes.
@@ -295,24 +303,24 @@ async fn channel_task(
                 return None;
             }
             ChannelMsg::RequestPty { .. } => pty = true,
-            ChannelMsg::RequestShell { .. } if role == Role::Cli => {
-                let session = server.ds.new_session(&user, Face::Cli, source);
-                let cli = Cli::new(server.ds.clone(), session.clone()).await;
-                let stream = channel.into_stream();
-                let status = if pty {
-                    shell::interactive(stream, cli).await
-                } else {
-                    shell::batch(stream, cli).await
+            ChannelMsg::RequestShell { .. } | ChannelMsg::Exec { .. } if role == Role::Cli => {
+                let mut stream = channel.into_stream();
+                let Some(_slot) = server.cli_limits.enter() else {
+                    let _ = stream
+                        .write_all(b"too many CLI sessions; try again later\r\n")
+                        .await;
+                    return Some(1);
                 };
-                end_cli(&server, session);
-                return Some(status);
-            }
-            ChannelMsg::Exec { command, .. } if role == Role::Cli => {
                 let session = server.ds.new_session(&user, Face::Cli, source);
                 let cli = Cli::new(server.ds.clone(), session.clone()).await;
-                let stream = channel.into_stream();
-                let status = shell::exec(stream, cli, &String::from_utf8_lossy(&command)).await;
-                end_cli(&server, session);
+                let status = match msg {
+                    ChannelMsg::Exec { command, .. } => {
+                        shell::exec(stream, cli, &String::from_utf8_lossy(&command)).await
+                    }
+                    _ if pty => shell::interactive(stream, cli, server.cli_limits.idle()).await,
+                    _ => shell::batch(stream, cli).await,
+                };
+                server.ds.post(move |a| a.session_end(&session));
                 return Some(status);
             }
             ChannelMsg::RequestSubsystem { .. }
@@ -324,8 +332,4 @@ async fn channel_task(
         }
     }
     None
-}
-
-fn end_cli(server: &SshServer, session: crate::datastore::Session) {
-    server.ds.post(move |a| a.session_end(&session));
 }

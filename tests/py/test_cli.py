@@ -216,3 +216,15 @@ def test_private_candidate_merges_with_others_commits(daemon):
     a.send("exit\rexit\r")
     rc, out = daemon.cli("show configuration system")
     assert "location private-room;" in out and "contact noc@example.net;" in out
+
+
+def test_cli_session_limits_from_the_model(daemon):
+    rc, out = daemon.cli(stdin="configure\nset management cli idle-timeout 2\nset management cli max-sessions 1\ncommit\n")
+    assert rc == 0, out
+    c = spawn(daemon)
+    rc, out = daemon.cli("show system hostname")
+    assert rc != 0 and "too many CLI sessions" in out
+    c.expect("idle timeout", timeout=10)
+    c.expect(pexpect.EOF)
+    rc, out = daemon.cli("show system hostname")
+    assert rc == 0, out

@@ -10,7 +10,11 @@ fn crlf(s: &str) -> Vec<u8> {
     s.replace('\n', "\r\n").into_bytes()
 }
 
-pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin>(stream: S, mut cli: Cli) -> u32 {
+pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    mut cli: Cli,
+    idle: Option<std::time::Duration>,
+) -> u32 {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut ed = Editor::new();
     let mut buf = [0u8; 4096];
@@ -24,7 +28,18 @@ pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin>(stream: S, mut cli: 
         return 0;
     }
     loop {
-        let n = match rd.read(&mut buf).await {
+        let read = rd.read(&mut buf);
+        let n = match idle {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let _ = wr.write_all(b"\r\nidle timeout: session closed\r\n").await;
+                    return 0;
+                }
+            },
+            None => read.await,
+        };
+        let n = match n {
             Ok(0) | Err(_) => return 0,
             Ok(n) => n,
         };

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::datastore::monitoring::{Counters, SessionRecord};
 use crate::datastore::{Error, ErrorTag, Handle, Session};
 use crate::events::{Event, EventKind, Severity};
+use crate::northbound::limits::Limits;
 use crate::xml::Element;
 use framing::{Decoder, Mode};
 use ops::Outcome;
@@ -38,8 +39,7 @@ pub struct Subscription {
 pub struct Netconf {
     pub ds: Handle,
     sessions: Mutex<HashMap<u32, oneshot::Sender<u32>>>,
-    /// (max-sessions, idle-timeout) from `lifeline-system:management/netconf`.
-    limits: Mutex<(usize, Option<Duration>)>,
+    pub limits: Arc<Limits>,
 }
 
 impl Netconf {
@@ -47,16 +47,8 @@ impl Netconf {
         Arc::new(Netconf {
             ds,
             sessions: Mutex::new(HashMap::new()),
-            limits: Mutex::new((32, Some(Duration::from_secs(3600)))),
+            limits: Limits::new(),
         })
-    }
-
-    pub fn set_limits(&self, max_sessions: usize, idle: Option<Duration>) {
-        *self.limits.lock().unwrap() = (max_sessions, idle);
-    }
-
-    fn limits(&self) -> (usize, Option<Duration>) {
-        *self.limits.lock().unwrap()
     }
 
     /// The capabilities of the hello.
@@ -120,18 +112,15 @@ impl Netconf {
         stream: S,
         session: Session,
     ) {
+        let Some(_slot) = self.limits.enter() else {
+            tracing::warn!(
+                "NETCONF session of {} refused: max-sessions reached",
+                session.user
+            );
+            return;
+        };
         let (kill_tx, kill_rx) = oneshot::channel();
-        {
-            let mut sessions = self.sessions.lock().unwrap();
-            if sessions.len() >= self.limits().0 {
-                tracing::warn!(
-                    "NETCONF session of {} refused: max-sessions reached",
-                    session.user
-                );
-                return;
-            }
-            sessions.insert(session.id, kill_tx);
-        }
+        self.sessions.lock().unwrap().insert(session.id, kill_tx);
         let counters = Arc::new(Counters::default());
         let rec = SessionRecord {
             user: session.user.clone(),
@@ -333,7 +322,7 @@ impl Conn {
             }
             let events = &mut self.events;
             // A session idle past the limit is closed, unless it waits for notifications.
-            let idle = self.nc.limits().1.filter(|_| events.is_none());
+            let idle = self.nc.limits.idle().filter(|_| events.is_none());
             tokio::select! {
                 _ = tokio::time::sleep(idle.unwrap_or_default()), if idle.is_some() => {
                     return ("timeout", None);
