@@ -66,6 +66,8 @@ pub struct Actor {
     pub monitoring: Monitoring,
     /// Private workspaces of CLI sessions, by session id.
     privates: HashMap<u32, Vec<WorkEdit>>,
+    /// NACM's denied-operations, denied-data-writes, denied-notifications.
+    denied: [std::cell::Cell<u32>; 3],
 }
 
 /// Where the CLI's configuration edits go.
@@ -251,6 +253,7 @@ impl Actor {
             rt: None,
             monitoring: Monitoring::default(),
             privates: HashMap::new(),
+            denied: Default::default(),
         };
         actor.start_services();
         Ok(actor)
@@ -325,6 +328,15 @@ impl Actor {
 
     // ----- reads -----
 
+    fn count_denied(&self, which: usize) {
+        self.denied[which].set(self.denied[which].get().wrapping_add(1));
+    }
+
+    /// A notification was withheld from a subscriber by NACM.
+    pub fn count_denied_notification(&self) {
+        self.count_denied(2);
+    }
+
     /// The access policy of a session's user.
     pub fn policy(&self, session: &Session) -> Policy {
         if session.face == Face::System {
@@ -339,6 +351,7 @@ impl Actor {
         if self.policy(session).may_exec(module, name, schema.as_ref()) {
             Ok(())
         } else {
+            self.count_denied(0);
             Err(Error::protocol(
                 ErrorTag::AccessDenied,
                 format!("{} may not run {module}:{name}", session.user),
@@ -564,6 +577,7 @@ impl Actor {
             };
             let denied = node.traverse().find(|n| !checker.allowed(n, access));
             if let Some(n) = denied {
+                self.count_denied(1);
                 return Err(Error::application(
                     ErrorTag::AccessDenied,
                     format!("{} may not change this data", session.user),
@@ -611,6 +625,22 @@ impl Actor {
                     });
                     add_entries(&mut op, &entries);
                 }
+            }
+        }
+        if wanted("/ietf-netconf-acm:nacm") && tree::exists(&op, "/ietf-netconf-acm:nacm") {
+            for (leaf, c) in [
+                "denied-operations",
+                "denied-data-writes",
+                "denied-notifications",
+            ]
+            .iter()
+            .zip(&self.denied)
+            {
+                let _ = op.new_path(
+                    &format!("/ietf-netconf-acm:nacm/{leaf}"),
+                    Some(&c.get().to_string()),
+                    false,
+                );
             }
         }
         if wanted("/lifeline-system:commit-history") {
@@ -669,6 +699,7 @@ impl Actor {
             .policy(session)
             .may_exec(module.name(), schema.name(), Some(&schema))
         {
+            self.count_denied(0);
             return Err(Error::protocol(
                 ErrorTag::AccessDenied,
                 format!(

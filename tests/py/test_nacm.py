@@ -40,6 +40,12 @@ def test_operator_reads_but_cannot_write_or_lock(daemon):
     with daemon.connect() as admin:
         admin.lock("running")
         admin.unlock("running")
+        state = admin.get(filter=("subtree", f'<nacm xmlns="{NACM}"/>')).data_xml
+        import re
+        ops = int(re.search(r"<denied-operations>(\d+)<", state).group(1))
+        writes = int(re.search(r"<denied-data-writes>(\d+)<", state).group(1))
+        # edit-config, lock, kill-session and rollback were refused as operations
+        assert ops >= 5 and writes == 0, state
 
 
 def test_denied_data_is_invisible(daemon):

@@ -52,3 +52,21 @@ def test_interleave_rpcs_while_subscribed(daemon):
         commit_hostname(m, "interleaved")
         got = collect(m, ["netconf-config-change"])
         assert any("netconf-config-change" in g for g in got)
+
+
+NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+
+
+def test_subtree_filter_on_notification_content(daemon):
+    match = f'<netconf-config-change xmlns="{NCN}"><changed-by><username>admin</username></changed-by></netconf-config-change>'
+    other = f'<netconf-config-change xmlns="{NCN}"><changed-by><username>nobody</username></changed-by></netconf-config-change>'
+    with daemon.connect() as yes, daemon.connect() as no, daemon.connect() as writer:
+        yes.create_subscription(filter=("subtree", match))
+        no.create_subscription(filter=("subtree", other))
+        commit_hostname(writer, "filtered")
+        got = collect(yes, ["netconf-config-change"])
+        assert any("netconf-config-change" in g for g in got), got
+        # only config changes: the session-start of the writer was filtered out
+        assert not any("netconf-session-start" in g for g in got)
+        n = no.take_notification(timeout=2)
+        assert n is None, n.notification_xml

@@ -40,15 +40,22 @@ pub struct Netconf {
     pub ds: Handle,
     sessions: Mutex<HashMap<u32, oneshot::Sender<u32>>>,
     pub limits: Arc<Limits>,
+    /// Namespace to module name, for filters.
+    modules: HashMap<String, String>,
 }
 
 impl Netconf {
     pub fn new(ds: Handle) -> Arc<Netconf> {
         Arc::new(Netconf {
+            modules: crate::schema::namespaces(ds.ctx),
             ds,
             sessions: Mutex::new(HashMap::new()),
             limits: Limits::new(),
         })
+    }
+
+    fn matches(&self, filter: &Element, ns: &str, name: &str, body: &str) -> bool {
+        notification_matches(self.ds.ctx, &self.modules, filter, ns, name, body)
     }
 
     /// The capabilities of the hello.
@@ -489,7 +496,7 @@ impl Conn {
         }
         let (ns, name, body) = notify::body(ev);
         if let Some(f) = &sub.filter
-            && !f.elements().any(|e| e.ns == ns && e.name == name)
+            && !self.nc.matches(f, ns, name, &body)
         {
             return Ok(());
         }
@@ -502,6 +509,7 @@ impl Conn {
             .as_ref()
             .is_some_and(|p| p.may_receive(&module, name))
         {
+            self.nc.ds.post(|a| a.count_denied_notification());
             return Ok(());
         }
         Counters::bump(&self.counters.out_notifications);
@@ -517,6 +525,38 @@ impl Conn {
     }
 }
 
+/// Whether a notification passes a subtree filter (RFC 5277): the body is read
+/// as YANG data and the filter selects from it.
+fn notification_matches(
+    ctx: &'static yang5::context::Context,
+    modules: &HashMap<String, String>,
+    filter: &Element,
+    ns: &str,
+    name: &str,
+    body: &str,
+) -> bool {
+    use yang5::data::{DataFormat, DataOperation, DataParserFlags, DataTree};
+    if !filter.elements().any(|e| e.ns == ns && e.name == name) {
+        return false;
+    }
+    let Ok(tree) = DataTree::parse_op_string(
+        ctx,
+        body,
+        DataFormat::XML,
+        DataParserFlags::empty(),
+        DataOperation::NotificationYang,
+    ) else {
+        tracing::warn!("notification not readable as YANG data: {body}");
+        return true;
+    };
+    crate::datastore::filter::select(
+        &tree,
+        &crate::datastore::Filter::Subtree(filter.clone()),
+        modules,
+    )
+    .is_ok_and(|t| t.reference().is_some())
+}
+
 /// The capabilities of a client hello, if it is one.
 fn parse_hello(msg: &[u8]) -> Option<Vec<String>> {
     let root = crate::xml::parse(std::str::from_utf8(msg).ok()?).ok()?;
@@ -530,4 +570,40 @@ fn parse_hello(msg: &[u8]) -> Option<Vec<String>> {
             .map(|c| c.text())
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notification_subtree_filters_match_content() {
+        let ctx = crate::schema::build(&[]).unwrap();
+        crate::schema::set_global(ctx);
+        let modules = crate::schema::namespaces(ctx);
+        let ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications";
+        let body = format!(
+            "<netconf-config-change xmlns=\"{ncn}\"><changed-by><username>admin</username><session-id>3</session-id><source-host>127.0.0.1</source-host></changed-by><datastore>running</datastore><edit><target xmlns:ietf-system=\"urn:ietf:params:xml:ns:yang:ietf-system\">/ietf-system:system/ietf-system:hostname</target><operation>replace</operation></edit></netconf-config-change>"
+        );
+        let filter = |user: &str| {
+            crate::xml::parse(&format!(
+                "<filter><netconf-config-change xmlns=\"{ncn}\"><changed-by><username>{user}</username></changed-by></netconf-config-change></filter>"
+            ))
+            .unwrap()
+        };
+        assert!(super::notification_matches(
+            ctx,
+            &modules,
+            &filter("admin"),
+            ncn,
+            "netconf-config-change",
+            &body
+        ));
+        assert!(!super::notification_matches(
+            ctx,
+            &modules,
+            &filter("nobody"),
+            ncn,
+            "netconf-config-change",
+            &body
+        ));
+    }
 }

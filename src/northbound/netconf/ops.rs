@@ -498,7 +498,8 @@ fn subscription_of(op: &Element) -> Result<Subscription, Error> {
             "startTime is in the future",
         ));
     }
-    let filter = match op.child(NOTIF_NS, "filter") {
+    // RFC 5277 puts it in its own namespace; clients (ncclient) also use the base one.
+    let filter = match op.child_any_ns("filter") {
         None => None,
         Some(f) if f.attr("type").unwrap_or("subtree") == "subtree" => Some(f.clone()),
         Some(_) => {
