@@ -1,7 +1,8 @@
 //! RFC 6241 `<edit-config>` semantics (merge, replace, create, delete, remove, none)
 //! applied from a parsed edit tree onto a target tree. libyang parses the edit and
 //! validates the result; the operations themselves are ours.
-use yang5::data::DataNodeRef;
+use yang5::data::{Data, DataNodeRef};
+use yang5::iter::NodeIterable;
 use yang5::schema::SchemaNodeKind;
 
 use super::error::{Error, ErrorTag};
@@ -71,7 +72,89 @@ fn node_op(node: &DataNodeRef<'_>, inherited: Operation) -> Result<Operation, Er
 fn has_nested_ops(node: &DataNodeRef<'_>) -> bool {
     node.traverse()
         .skip(1)
-        .any(|n| n.meta().any(|m| m.name() == "operation"))
+        .any(|n| n.meta().any(|m| matches!(m.name(), "operation" | "insert")))
+}
+
+fn meta(node: &DataNodeRef<'_>, name: &str) -> Option<String> {
+    node.meta()
+        .find(|m| m.name() == name)
+        .map(|m| m.value().to_string())
+}
+
+/// Moves a new entry of an ordered-by-user list or leaf-list where the edit's
+/// `yang:insert` (first, last, before, after with `yang:key`/`yang:value`) says.
+fn position(target: &mut Tree, node: &DataNodeRef<'_>, path: &str) -> Result<(), Error> {
+    let schema = node.schema();
+    if !schema.is_user_ordered() {
+        return Ok(());
+    }
+    let Some(insert) = meta(node, "insert") else {
+        return Ok(());
+    };
+    let parent = node.parent().map(|p| tree::path(&p)).unwrap_or_default();
+    let instances = format!("{parent}/{}:{}", schema.module().name(), schema.name());
+    let bad = |msg: &str| {
+        Error::protocol(ErrorTag::BadAttribute, msg.to_string())
+            .with_info("bad-attribute", "insert")
+            .with_info("bad-element", schema.name())
+    };
+    let anchor_path = match insert.as_str() {
+        "first" | "last" => None,
+        "before" | "after" if schema.kind() == SchemaNodeKind::LeafList => {
+            let v = meta(node, "value")
+                .ok_or_else(|| bad("insert before/after needs a value attribute"))?;
+            let q = if v.contains('\'') {
+                format!("\"{v}\"")
+            } else {
+                format!("'{v}'")
+            };
+            Some(format!("{instances}[.={q}]"))
+        }
+        "before" | "after" => {
+            let k = meta(node, "key")
+                .ok_or_else(|| bad("insert before/after needs a key attribute"))?;
+            Some(format!("{instances}{k}"))
+        }
+        _ => return Err(bad("insert is first, last, before or after")),
+    };
+    let me = tree::find(target, path).map(|n| n.as_raw());
+    let anchor = match &anchor_path {
+        Some(p) => tree::find(target, p).map(|n| n.as_raw()),
+        None => {
+            let all: Vec<_> = target
+                .find_xpath(&instances)
+                .map(|set| set.map(|n| n.as_raw()).collect())
+                .unwrap_or_default();
+            if insert == "first" {
+                all.first().copied()
+            } else {
+                all.last().copied()
+            }
+        }
+    };
+    let Some(me) = me else { return Ok(()) };
+    let Some(anchor) = anchor else {
+        return Err(
+            Error::application(ErrorTag::DataMissing, "the insert anchor does not exist")
+                .with_app_tag("missing-instance")
+                .with_path(path),
+        );
+    };
+    if anchor == me {
+        return Ok(());
+    }
+    let rc = unsafe {
+        match insert.as_str() {
+            "first" | "before" => yang5::ffi::lyd_insert_before(anchor, me),
+            _ => yang5::ffi::lyd_insert_after(anchor, me),
+        }
+    };
+    if rc != yang5::ffi::LY_ERR::LY_SUCCESS {
+        return Err(
+            Error::application(ErrorTag::OperationFailed, "cannot move the entry").with_path(path),
+        );
+    }
+    Ok(())
 }
 
 fn is_terminal(kind: SchemaNodeKind) -> bool {
@@ -130,8 +213,9 @@ fn apply_node(
         Operation::Merge | Operation::Create | Operation::Replace
     ) && !has_nested_ops(node)
     {
-        return tree::copy_into(target, node)
-            .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path));
+        tree::copy_into(target, node)
+            .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path.clone()))?;
+        return position(target, node, &path);
     }
     if is_terminal(kind) {
         if op != Operation::None {
@@ -141,6 +225,7 @@ fn apply_node(
                 .map_err(|e| {
                     Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path.clone())
                 })?;
+            position(target, node, &path)?;
         }
         return Ok(());
     }
@@ -148,6 +233,7 @@ fn apply_node(
         target
             .new_path(&path, None, false)
             .map_err(|e| Error::from_yang(&e, ErrorTag::InvalidValue).with_path(path.clone()))?;
+        position(target, node, &path)?;
     }
     // Children inherit this node's operation; list keys were set by the path.
     let child_op = if op == Operation::Replace {

@@ -358,3 +358,34 @@ def test_continue_on_error_applies_the_good_parts(daemon):
                      "data-missing")
         assert hostname(m, "candidate") == "partial"
         m.discard_changes()
+
+
+AR = "urn:lifeline:params:xml:ns:yang:lifeline-auto-response"
+YANG1 = "urn:ietf:params:xml:ns:yang:1"
+
+
+def script_args(m):
+    import re
+    data = m.get_config(source="running", filter=("subtree", f'<auto-response xmlns="{AR}"/>')).data_xml
+    return re.findall(r"<argument>([^<]*)</argument>", data)
+
+
+def rule_cfg(args_xml):
+    return (f'<config><auto-response xmlns="{AR}"><rule><name>r1</name><trigger>'
+            f'<event xmlns:llt="urn:lifeline:params:xml:ns:yang:lifeline-types">llt:uplink-down</event></trigger>'
+            f'<action><name>a1</name><script><path>/bin/true</path>{args_xml}</script></action>'
+            f'</rule></auto-response></config>')
+
+
+def test_insert_into_ordered_by_user_leaf_list(daemon):
+    with daemon.connect() as m:
+        m.edit_config(target="running", config=rule_cfg("<argument>a</argument><argument>c</argument>"))
+        assert script_args(m) == ["a", "c"]
+        m.edit_config(target="running", config=rule_cfg(
+            f'<argument xmlns:yang="{YANG1}" yang:insert="after" yang:value="a">b</argument>'))
+        assert script_args(m) == ["a", "b", "c"]
+        m.edit_config(target="running", config=rule_cfg(
+            f'<argument xmlns:yang="{YANG1}" yang:insert="first">z</argument>'))
+        assert script_args(m) == ["z", "a", "b", "c"]
+        expect_error(lambda: m.edit_config(target="running", config=rule_cfg(
+            f'<argument xmlns:yang="{YANG1}" yang:insert="before" yang:value="nope">y</argument>')), "data-missing")
