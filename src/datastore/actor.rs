@@ -466,8 +466,7 @@ impl Actor {
         self.check_write(session, &before, &after)?;
         match ws {
             Workspace::Shared => {
-                self.candidate = after;
-                self.candidate_dirty = true;
+                self.set_candidate(after);
             }
             Workspace::Private => {
                 let edits = self.privates.entry(session.id).or_default();
@@ -835,8 +834,7 @@ impl Actor {
                     .map_err(|e| vec![e])?;
             }
             _ => {
-                self.candidate = working;
-                self.candidate_dirty = true;
+                self.set_candidate(working);
             }
         }
         if errors.is_empty() {
@@ -866,8 +864,7 @@ impl Actor {
                 self.commit_tree(session, t, None, PendingChange::Keep)?;
             }
             Datastore::Candidate => {
-                self.candidate = t;
-                self.candidate_dirty = true;
+                self.set_candidate(t);
             }
             Datastore::Startup => {
                 validate(&mut t)?;
@@ -943,6 +940,16 @@ impl Actor {
                 format!("the {} datastore is not locked", ds.as_str()),
             )),
         }
+    }
+
+    /// Replaces the (not yet validated) candidate with edited data: default
+    /// values are filled in so with-defaults modes read it as they read running.
+    fn set_candidate(&mut self, mut t: Tree) {
+        if let Err(e) = t.add_implicit(yang5::data::DataImplicitFlags::NO_STATE) {
+            tracing::warn!("candidate defaults: {e}");
+        }
+        self.candidate = t;
+        self.candidate_dirty = true;
     }
 
     pub fn discard_changes(&mut self) {

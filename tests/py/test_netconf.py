@@ -389,3 +389,14 @@ def test_insert_into_ordered_by_user_leaf_list(daemon):
         assert script_args(m) == ["z", "a", "b", "c"]
         expect_error(lambda: m.edit_config(target="running", config=rule_cfg(
             f'<argument xmlns:yang="{YANG1}" yang:insert="before" yang:value="nope">y</argument>')), "data-missing")
+
+
+def test_candidate_reports_defaults_after_edits(daemon):
+    with daemon.connect() as m:
+        m.edit_config(target="candidate", config=(
+            '<config><management xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"><cli>'
+            '<endpoint><name>extra</name><address>127.0.0.1</address></endpoint></cli></management></config>'))
+        flt = ("subtree", '<management xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"><cli/></management>')
+        full = m.get_config(source="candidate", filter=flt, with_defaults="report-all").data_xml
+        assert "<port>22</port>" in full and "<max-sessions>32</max-sessions>" in full
+        m.discard_changes()
