@@ -176,3 +176,31 @@ def test_public_key_login(daemon, tmp_path):
     with manager.connect(host="127.0.0.1", port=daemon.port, username="admin", key_filename=str(tmp_path / "k"),
                          hostkey_verify=False, allow_agent=False, look_for_keys=False) as m:
         assert get_hostname(m) == "lifeline"
+
+
+def test_oversize_message_is_refused_and_others_keep_working(daemon):
+    client, chan = raw_channel(daemon)
+    read_until(chan, b"]]>]]>")
+    chan.sendall(HELLO10)
+    with daemon.connect() as other:
+        block = b"<x>" + b"a" * (1 << 20) + b"</x>"
+        sent = 0
+        try:
+            while sent < (65 << 20):
+                chan.sendall(block)
+                sent += len(block)
+        except OSError:
+            pass  # the server closed the session
+        reply = read_until(chan, b"]]>]]>", timeout=30)
+        assert b"too-big" in reply, reply[:500]
+        assert get_hostname(other) == "lifeline"
+    client.close()
+
+
+def test_unknown_namespace_in_config(daemon):
+    from ncclient.operations.rpc import RPCError
+    with daemon.connect() as m:
+        with pytest.raises(RPCError) as e:
+            m.edit_config(target="running", config='<config><thing xmlns="urn:example:unknown">1</thing></config>')
+        assert e.value.tag == "unknown-namespace", e.value.tag
+        assert get_hostname(m) == "lifeline"
