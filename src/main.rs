@@ -88,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
         println!("  SNMP     udp 127.0.0.1:10161                      (not yet implemented)");
     }
     let _keep = appliance;
-    tokio::signal::ctrl_c().await?;
+    // Stop on SIGINT or SIGTERM; every write that matters is already on disk.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
