@@ -228,3 +228,13 @@ def test_cli_session_limits_from_the_model(daemon):
     c.expect(pexpect.EOF)
     rc, out = daemon.cli("show system hostname")
     assert rc == 0, out
+
+
+def test_operational_show_includes_state(daemon):
+    rc, out = daemon.cli("show interfaces-state interface lo")
+    assert rc == 0 and "softwareLoopback" in out and "in-octets" in out, out
+    rc, out = daemon.cli("show netconf-state statistics")
+    assert rc == 0 and "in-rpcs" in out, out
+    # ? after a list shows the existing keys from the data
+    rc, out = daemon.cli("show log 5")
+    assert rc == 0

@@ -35,12 +35,14 @@ pub fn braces(t: &Tree) -> String {
     out
 }
 
-/// Whether a node holds nothing but defaults (not shown, as in `explicit` mode).
+/// Whether a node holds nothing but configuration defaults (not shown, as in
+/// `explicit` mode; state is always shown).
 fn only_defaults(n: &DataNodeRef<'_>) -> bool {
     n.traverse().all(|d| {
-        d.is_default()
-            || matches!(d.schema().kind(), SchemaNodeKind::Container)
-                && d.schema().is_np_container()
+        let s = d.schema();
+        s.is_config()
+            && (d.is_default()
+                || matches!(s.kind(), SchemaNodeKind::Container) && s.is_np_container())
     })
 }
 
