@@ -18,6 +18,7 @@ use crate::events::{EventKind, Severity};
 use crate::northbound::cli::{Cli, shell};
 use crate::northbound::limits::Limits;
 use crate::northbound::netconf::Netconf;
+use crate::northbound::session_event;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -312,6 +313,12 @@ async fn channel_task(
                     return Some(1);
                 };
                 let session = server.ds.new_session(&user, Face::Cli, source);
+                session_event(
+                    &server.ds.events,
+                    EventKind::ManagementSessionStart,
+                    &session,
+                    vec![],
+                );
                 let cli = Cli::new(server.ds.clone(), session.clone()).await;
                 let status = match msg {
                     ChannelMsg::Exec { command, .. } => {
@@ -320,6 +327,12 @@ async fn channel_task(
                     _ if pty => shell::interactive(stream, cli, server.cli_limits.idle()).await,
                     _ => shell::batch(stream, cli).await,
                 };
+                session_event(
+                    &server.ds.events,
+                    EventKind::ManagementSessionEnd,
+                    &session,
+                    vec![],
+                );
                 server.ds.post(move |a| a.session_end(&session));
                 return Some(status);
             }

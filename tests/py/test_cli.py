@@ -235,6 +235,16 @@ def test_operational_show_includes_state(daemon):
     assert rc == 0 and "softwareLoopback" in out and "in-octets" in out, out
     rc, out = daemon.cli("show netconf-state statistics")
     assert rc == 0 and "in-rpcs" in out, out
-    # ? after a list shows the existing keys from the data
     rc, out = daemon.cli("show log 5")
-    assert rc == 0
+    assert rc == 0 and "management-session-start" in out, out
+
+
+def test_completion_offers_existing_keys(daemon):
+    c = spawn(daemon)
+    c.send("show system authentication user ?")
+    c.expect("admin")
+    c.expect(r"admin@lifeline> show system authentication user ")
+    c.send("a\t")
+    c.expect("user admin ")
+    c.send("\x15exit\r")
+    c.expect(pexpect.EOF)

@@ -16,8 +16,9 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::datastore::monitoring::{Counters, SessionRecord};
 use crate::datastore::{Error, ErrorTag, Handle, Session};
-use crate::events::{Event, EventKind, Severity};
+use crate::events::{Event, EventKind};
 use crate::northbound::limits::Limits;
+use crate::northbound::session_event;
 use crate::xml::Element;
 use framing::{Decoder, Mode};
 use ops::Outcome;
@@ -146,7 +147,12 @@ impl Netconf {
             })
             .await
             .unwrap_or_default();
-        self.session_event(EventKind::ManagementSessionStart, &session, vec![]);
+        session_event(
+            &self.ds.events,
+            EventKind::ManagementSessionStart,
+            &session,
+            vec![],
+        );
         let mut conn = Conn {
             nc: self.clone(),
             session: session.clone(),
@@ -174,26 +180,10 @@ impl Netconf {
         if let Some(k) = killed_by {
             details.push(("killed-by".into(), k.to_string()));
         }
-        self.session_event(EventKind::ManagementSessionEnd, &session, details);
-    }
-
-    fn session_event(&self, kind: EventKind, s: &Session, mut details: Vec<(String, String)>) {
-        details.push(("username".into(), s.user.clone()));
-        details.push(("session-id".into(), s.id.to_string()));
-        details.push(("face".into(), "netconf".into()));
-        if let Some(h) = &s.source {
-            details.push(("source-host".into(), h.clone()));
-        }
-        let what = if kind == EventKind::ManagementSessionStart {
-            "started"
-        } else {
-            "ended"
-        };
-        self.ds.events.publish(
-            kind,
-            Severity::Info,
-            "netconf",
-            format!("NETCONF session {} of {} {what}", s.id, s.user),
+        session_event(
+            &self.ds.events,
+            EventKind::ManagementSessionEnd,
+            &session,
             details,
         );
     }
