@@ -7,7 +7,9 @@ use crate::datastore::tree::{self, Tree};
 
 /// The `user` list entry path of a user name (quoted safely for libyang).
 fn user_path(user: &str) -> Option<String> {
-    if user.contains('\'') && user.contains('"') {
+    // A login name arrives unauthenticated from the network: refuse what no
+    // configured user can be called before it reaches libyang.
+    if user.is_empty() || user.chars().any(char::is_control) || (user.contains('\'') && user.contains('"')) {
         return None;
     }
     let q = if user.contains('\'') {
@@ -92,5 +94,8 @@ mod tests {
         assert!(verify_crypt_hash("$0$plain", "plain"));
         assert!(!verify_crypt_hash("$0$plain", "plai"));
         assert!(!verify_crypt_hash("garbage", "x"));
+        assert!(user_path("ad\0min").is_none());
+        assert!(user_path("").is_none());
+        assert_eq!(user_path("o'brien").unwrap(), "/ietf-system:system/authentication/user[name=\"o'brien\"]");
     }
 }
