@@ -9,7 +9,10 @@ use crate::datastore::tree::{self, Tree};
 fn user_path(user: &str) -> Option<String> {
     // A login name arrives unauthenticated from the network: refuse what no
     // configured user can be called before it reaches libyang.
-    if user.is_empty() || user.chars().any(char::is_control) || (user.contains('\'') && user.contains('"')) {
+    if user.is_empty()
+        || user.chars().any(char::is_control)
+        || (user.contains('\'') && user.contains('"'))
+    {
         return None;
     }
     let q = if user.contains('\'') {
@@ -96,6 +99,9 @@ mod tests {
         assert!(!verify_crypt_hash("garbage", "x"));
         assert!(user_path("ad\0min").is_none());
         assert!(user_path("").is_none());
-        assert_eq!(user_path("o'brien").unwrap(), "/ietf-system:system/authentication/user[name=\"o'brien\"]");
+        assert_eq!(
+            user_path("o'brien").unwrap(),
+            "/ietf-system:system/authentication/user[name=\"o'brien\"]"
+        );
     }
 }
