@@ -1,6 +1,7 @@
 //! The composition root: builds the schema, the datastore, the services and the
 //! faces, and runs until told to stop.
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
@@ -10,6 +11,8 @@ use crate::host::interfaces::Interfaces;
 use crate::northbound::listeners::Listeners;
 use crate::northbound::netconf::Netconf;
 use crate::northbound::ssh::{self, SshServer};
+use crate::ports::serial::Opener;
+use crate::ports::{Manager, PortsService};
 use crate::service::Service;
 
 /// The built-in factory default configuration.
@@ -22,10 +25,13 @@ pub struct Options {
     pub extra_yang: Vec<(String, String)>,
     /// Test-only services to add (the service API's own tests).
     pub extra_services: Vec<Box<dyn Service>>,
+    /// Opens serial devices (tests fake BREAK and modem lines).
+    pub opener: Arc<dyn Opener>,
 }
 
 pub struct Appliance {
     pub ds: Handle,
+    pub ports: Arc<Manager>,
 }
 
 impl Appliance {
@@ -38,9 +44,13 @@ impl Appliance {
         let (ds, mailbox) = datastore::channel(ctx, events.clone());
         let key = ssh::host_key(&opts.state_dir).context("SSH host key")?;
         let netconf = Netconf::new(ds.clone());
-        let ssh = SshServer::new(ds.clone(), netconf, key);
+        let ports = Manager::new(ds.clone(), opts.opener.clone(), &opts.state_dir);
+        let ssh = SshServer::new(ds.clone(), netconf, key, ports.clone());
+        ports.set_ssh(ssh.clone());
+        let rt = tokio::runtime::Handle::current();
         let mut services: Vec<Box<dyn Service>> = vec![
-            Box::new(Listeners::new(ssh, tokio::runtime::Handle::current())),
+            Box::new(Listeners::new(ssh, rt.clone())),
+            Box::new(PortsService::new(ports.clone(), rt)),
             Box::new(Interfaces::new()),
         ];
         services.extend(opts.extra_services);
@@ -50,6 +60,6 @@ impl Appliance {
         };
         let actor = Actor::boot(ctx, boot, events, services).map_err(anyhow::Error::msg)?;
         datastore::run(actor, mailbox, &ds);
-        Ok(Appliance { ds })
+        Ok(Appliance { ds, ports })
     }
 }

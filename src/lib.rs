@@ -6,6 +6,7 @@ pub mod datastore;
 pub mod events;
 pub mod host;
 pub mod northbound;
+pub mod ports;
 pub mod schema;
 pub mod service;
 pub mod xml;

@@ -58,9 +58,21 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let mut sims = Vec::new();
     let (state_dir, factory) = if args.demo {
         let dir = std::env::temp_dir().join(format!("lifeline-demo-{}", std::process::id()));
-        (dir, DEMO_CONFIG.to_string())
+        // Four simulated routers on pty pairs, on the ports' device paths.
+        let ttys = dir.join("tty");
+        std::fs::create_dir_all(&ttys)?;
+        for n in 1..=4 {
+            let link = ttys.join(format!("port0{n}"));
+            sims.push(lifeline::ports::sim::Sim::spawn(
+                &format!("router{n}"),
+                &link,
+            )?);
+        }
+        let config = DEMO_CONFIG.replace("/run/lifeline-demo", &ttys.display().to_string());
+        (dir, config)
     } else {
         let factory = match &args.factory_config {
             Some(p) => {
@@ -79,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         factory,
         extra_yang,
         extra_services: Vec::new(),
+        opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
     })
     .await?;
     if args.demo {
@@ -86,8 +99,16 @@ async fn main() -> anyhow::Result<()> {
         println!("  NETCONF  ssh -p 10830 admin@127.0.0.1 -s netconf   (password admin)");
         println!("  SSH CLI  ssh -p 10022 admin@127.0.0.1");
         println!("  SNMP     udp 127.0.0.1:10161                      (not yet implemented)");
+        println!("  console  ports 1-4 (simulated routers, login cisco/cisco):");
+        println!(
+            "           ssh -p 10022 admin:port01@127.0.0.1   or  ssh -p 13001 admin@127.0.0.1"
+        );
+        println!(
+            "           telnet 127.0.0.1 12001   raw: nc 127.0.0.1 14001   RFC 2217: rfc2217://127.0.0.1:15001"
+        );
+        println!("           user operator/operator lands in the port chooser (read-only)");
     }
-    let _keep = appliance;
+    let _keep = (appliance, sims);
     // Stop on SIGINT or SIGTERM; every write that matters is already on disk.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

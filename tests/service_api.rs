@@ -105,6 +105,7 @@ async fn refused_prepare_changes_nothing_anywhere() {
         factory: factory(),
         extra_yang: Vec::new(),
         extra_services: vec![Box::new(contact), Box::new(location)],
+        opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
     })
     .await
     .unwrap();
@@ -187,6 +188,7 @@ async fn state_reads_resume_after_keys() {
         factory: factory(),
         extra_yang: Vec::new(),
         extra_services: vec![Box::new(svc)],
+        opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
     })
     .await
     .unwrap();

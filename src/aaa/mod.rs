@@ -79,6 +79,58 @@ pub fn authorized_keys(running: &Tree, user: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// What a user may do on a console port; ordered, so the most of several grants wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    None,
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::ReadOnly => "read-only",
+            Access::ReadWrite => "read-write",
+        }
+    }
+}
+
+/// What `user` may do on console port `port`: the most that any of the user's
+/// groups is granted, on all ports or on this one (`grants` are the port's own).
+pub fn console_access(running: &Tree, user: &str, grants: &[(String, Access)]) -> Access {
+    let groups = nacm::member_of(running, user);
+    let mut best = Access::None;
+    for g in &groups {
+        let q = if g.contains('\'') { '"' } else { '\'' };
+        let all = tree::find(
+            running,
+            &format!(
+                "/ietf-netconf-acm:nacm/groups/group[name={q}{g}{q}]/lifeline-aaa:console-access/all-ports"
+            ),
+        )
+        .and_then(|n| n.value_canonical());
+        best = best.max(crate::ports::config::access(
+            all.as_deref().unwrap_or("none"),
+        ));
+        for (name, a) in grants {
+            if name == g {
+                best = best.max(*a);
+            }
+        }
+    }
+    best
+}
+
+/// The SSH shell a user lands in (`lifeline-aaa:shell`): true for the port chooser.
+pub fn pmshell_user(running: &Tree, user: &str) -> bool {
+    user_path(user)
+        .and_then(|base| tree::find(running, &format!("{base}/lifeline-aaa:shell")))
+        .and_then(|n| n.value_canonical())
+        .is_some_and(|v| v == "pmshell")
+}
+
 /// Hashes a password as SHA-512 crypt, the form stored in the configuration.
 pub fn hash_password(password: &str) -> String {
     pwhash::sha512_crypt::hash(password).unwrap_or_else(|_| format!("$0${password}"))

@@ -69,6 +69,18 @@ fn leaves(n: &DataNodeRef<'_>, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The NACM groups `user` is a member of: the one group concept of every face.
+pub fn member_of(running: &Tree, user: &str) -> Vec<String> {
+    running
+        .find_xpath("/ietf-netconf-acm:nacm/groups/group")
+        .map(|set| {
+            set.filter(|g| leaves(g, "user-name").iter().any(|u| u == user))
+                .filter_map(|g| leaf(&g, "name"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Policy {
     /// Everything allowed (NACM disabled or the system acting).
     pub fn unrestricted() -> Policy {
@@ -90,14 +102,7 @@ impl Policy {
         if get("enable-nacm", "true") != "true" {
             return Policy::unrestricted();
         }
-        let groups: HashSet<String> = running
-            .find_xpath("/ietf-netconf-acm:nacm/groups/group")
-            .map(|set| {
-                set.filter(|g| leaves(g, "user-name").iter().any(|u| u == user))
-                    .filter_map(|g| leaf(&g, "name"))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let groups: HashSet<String> = member_of(running, user).into_iter().collect();
         let mut rules = Vec::new();
         if let Ok(lists) = running.find_xpath("/ietf-netconf-acm:nacm/rule-list") {
             for list in lists {

@@ -52,6 +52,8 @@ pub enum Face {
     Netconf,
     Cli,
     Snmp,
+    /// A console session's escape menu (power control).
+    Console,
     System,
 }
 
@@ -61,6 +63,7 @@ impl Face {
             Face::Netconf => "netconf",
             Face::Cli => "cli",
             Face::Snmp => "snmp",
+            Face::Console => "console",
             Face::System => "system",
         }
     }

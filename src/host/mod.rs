@@ -10,3 +10,12 @@ pub fn boot_time() -> String {
     let boot = chrono::Utc::now() - chrono::Duration::milliseconds((uptime * 1000.0) as i64);
     boot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The host's name as the kernel knows it (syslog's HOSTNAME field).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}

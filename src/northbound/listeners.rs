@@ -67,7 +67,7 @@ fn endpoints_of(config: &Tree, role: Role, base: &str) -> Vec<(Role, SocketAddr)
         let Ok(port) = port.parse::<u16>() else {
             continue;
         };
-        out.push((role, SocketAddr::new(ip, port)));
+        out.push((role.clone(), SocketAddr::new(ip, port)));
     }
     out
 }
@@ -131,7 +131,7 @@ impl Prepared for Rebind {
         }
         for (role, addr, std) in self.start {
             let (tx, rx) = watch::channel(false);
-            active.insert((role, addr), tx);
+            active.insert((role.clone(), addr), tx);
             let ssh = self.ssh.clone();
             self.rt.spawn(async move {
                 match tokio::net::TcpListener::from_std(std) {
@@ -152,7 +152,11 @@ impl Service for Listeners {
     }
 
     fn prefixes(&self) -> Vec<String> {
-        vec!["/lifeline-system:management".into()]
+        // Console listeners (console-access) belong to the ports service.
+        vec![
+            "/lifeline-system:management/netconf".into(),
+            "/lifeline-system:management/cli".into(),
+        ]
     }
 
     fn prepare(&mut self, view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
@@ -165,7 +169,7 @@ impl Service for Listeners {
             .collect();
         let mut start = Vec::new();
         for (role, addr) in wanted {
-            if active.contains_key(&(role, addr)) {
+            if active.contains_key(&(role.clone(), addr)) {
                 continue;
             }
             let std = bind(addr).map_err(|e| Refusal {

@@ -19,12 +19,17 @@ use crate::northbound::cli::{Cli, shell};
 use crate::northbound::limits::Limits;
 use crate::northbound::netconf::Netconf;
 use crate::northbound::session_event;
+use crate::ports::Manager;
+use crate::ports::config::Protocol;
+use crate::ports::console::{self, Input, Plain, Term};
 
 /// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Role {
     Netconf,
     Cli,
+    /// A console port's own SSH listener (by port name).
+    Console(String),
 }
 
 pub struct SshServer {
@@ -32,6 +37,7 @@ pub struct SshServer {
     netconf: Arc<Netconf>,
     cli_limits: Arc<Limits>,
     config: Arc<russh::server::Config>,
+    ports: Arc<Manager>,
 }
 
 /// Loads the host key of the state dir, creating it on first boot.
@@ -49,7 +55,12 @@ pub fn host_key(state_dir: &Path) -> anyhow::Result<PrivateKey> {
 }
 
 impl SshServer {
-    pub fn new(ds: Handle, netconf: Arc<Netconf>, key: PrivateKey) -> Arc<SshServer> {
+    pub fn new(
+        ds: Handle,
+        netconf: Arc<Netconf>,
+        key: PrivateKey,
+        ports: Arc<Manager>,
+    ) -> Arc<SshServer> {
         let mut methods = MethodSet::empty();
         methods.push(MethodKind::Password);
         methods.push(MethodKind::PublicKey);
@@ -71,6 +82,7 @@ impl SshServer {
             netconf,
             cli_limits: Limits::new(),
             config: Arc::new(config),
+            ports,
         })
     }
 
@@ -96,19 +108,38 @@ impl SshServer {
                     let Ok((socket, peer)) = accepted else { continue };
                     // Replies span several SSH packets: without this, delayed ACKs stall them.
                     let _ = socket.set_nodelay(true);
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        let handler = Conn { server: this.clone(), peer, user: None, role };
-                        match russh::server::run_stream(this.config.clone(), socket, handler).await {
-                            Ok(session) => {
-                                let _ = session.await;
-                            }
-                            Err(e) => tracing::debug!("ssh from {peer}: {e}"),
-                        }
-                    });
+                    self.clone().spawn_conn(socket, peer, role.clone());
                 }
             }
         }
+    }
+
+    /// Serves one accepted connection.
+    pub fn spawn_conn(
+        self: Arc<Self>,
+        socket: tokio::net::TcpStream,
+        peer: SocketAddr,
+        role: Role,
+    ) {
+        tokio::spawn(async move {
+            let target = match &role {
+                Role::Console(name) => Some(name.clone()),
+                _ => None,
+            };
+            let handler = Conn {
+                server: self.clone(),
+                peer,
+                user: None,
+                target,
+                role,
+            };
+            match russh::server::run_stream(self.config.clone(), socket, handler).await {
+                Ok(session) => {
+                    let _ = session.await;
+                }
+                Err(e) => tracing::debug!("ssh from {peer}: {e}"),
+            }
+        });
     }
 }
 
@@ -116,7 +147,23 @@ struct Conn {
     server: Arc<SshServer>,
     peer: SocketAddr,
     user: Option<String>,
+    /// The console port asked for (`user:port03` or the port's own listener).
+    target: Option<String>,
     role: Role,
+}
+
+impl Conn {
+    /// `user:port` logs `user` in straight to a console port (on the CLI's
+    /// listeners; a port's own listener already knows its port).
+    fn split_login<'u>(&mut self, login: &'u str) -> &'u str {
+        match login.split_once(':') {
+            Some((user, port)) if self.role == Role::Cli && !port.is_empty() => {
+                self.target = Some(port.to_string());
+                user
+            }
+            _ => login,
+        }
+    }
 }
 
 impl Conn {
@@ -138,7 +185,8 @@ impl Conn {
 impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
-    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+    async fn auth_password(&mut self, login: &str, password: &str) -> Result<Auth, Self::Error> {
+        let user = self.split_login(login);
         let (u, p) = (user.to_string(), password.to_string());
         let ok = self
             .server
@@ -157,9 +205,10 @@ impl russh::server::Handler for Conn {
 
     async fn auth_publickey_offered(
         &mut self,
-        user: &str,
+        login: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        let user = self.split_login(login);
         if self.key_authorized(user, offer.public_key).await {
             Ok(Auth::Accept)
         } else {
@@ -169,9 +218,10 @@ impl russh::server::Handler for Conn {
 
     async fn auth_publickey(
         &mut self,
-        user: &str,
+        login: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        let user = self.split_login(login);
         if self.key_authorized(user, key.public_key).await {
             self.user = Some(user.to_string());
             Ok(Auth::Accept)
@@ -196,11 +246,12 @@ impl russh::server::Handler for Conn {
         reply.accept().await;
         let server = self.server.clone();
         let peer = self.peer;
-        let role = self.role;
+        let role = self.role.clone();
+        let target = self.target.clone();
         let handle = session.handle();
         tokio::spawn(async move {
             let id = channel.id();
-            if let Some(status) = channel_task(channel, server, user, peer, role).await {
+            if let Some(status) = channel_task(channel, server, user, peer, role, target).await {
                 let _ = handle.exit_status_request(id, status).await;
             }
             let _ = handle.eof(id).await;
@@ -257,9 +308,9 @@ impl russh::server::Handler for Conn {
 }
 
 impl Conn {
-    /// Shells, commands and ptys exist on the CLI's listeners only.
+    /// Shells, commands and ptys exist on the CLI's and the consoles' listeners.
     fn cli_only(&self, channel: ChannelId, session: &mut SshSession) -> Result<(), russh::Error> {
-        if self.role == Role::Cli {
+        if self.role != Role::Netconf {
             session.channel_success(channel)?;
         } else {
             session.channel_failure(channel)?;
@@ -290,10 +341,31 @@ async fn channel_task(
     user: String,
     peer: SocketAddr,
     role: Role,
+    target: Option<String>,
 ) -> Option<u32> {
     let mut pty = false;
     let source = Some(peer.ip().to_string());
     while let Some(msg) = channel.wait().await {
+        let console = matches!(
+            msg,
+            ChannelMsg::RequestShell { .. } | ChannelMsg::Exec { .. }
+        ) && role != Role::Netconf;
+        if console && target.is_some() {
+            console_channel(channel, &server, &user, peer, target).await;
+            return Some(0);
+        }
+        if console && role == Role::Cli {
+            let u = user.clone();
+            let chooser = server
+                .ds
+                .call(move |a| aaa::pmshell_user(a.running(), &u))
+                .await
+                .unwrap_or(false);
+            if chooser {
+                console_channel(channel, &server, &user, peer, None).await;
+                return Some(0);
+            }
+        }
         match msg {
             ChannelMsg::RequestSubsystem { name, .. }
                 if role == Role::Netconf && name == "netconf" =>
@@ -319,7 +391,9 @@ async fn channel_task(
                     &session,
                     vec![],
                 );
-                let cli = Cli::new(server.ds.clone(), session.clone()).await;
+                let cli = Cli::new(server.ds.clone(), session.clone())
+                    .await
+                    .with_ports(server.ports.clone());
                 let status = match msg {
                     ChannelMsg::Exec { command, .. } => {
                         shell::exec(stream, cli, &String::from_utf8_lossy(&command)).await
@@ -345,4 +419,33 @@ async fn channel_task(
         }
     }
     None
+}
+
+/// A console session on an SSH channel: straight to `target`, or the chooser.
+async fn console_channel(
+    channel: Channel<Msg>,
+    server: &Arc<SshServer>,
+    user: &str,
+    peer: SocketAddr,
+    target: Option<String>,
+) {
+    let (mut rd, wr) = tokio::io::split(channel.into_stream());
+    let (tx, input) = tokio::sync::mpsc::channel(16);
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0
+                || tx
+                    .send(Input::Data(bytes::Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let term = Term::new(input, Box::new(Plain(wr)), user, Some(peer), Protocol::Ssh);
+    console::interactive(server.ports.clone(), term, target).await;
+    reader.abort();
 }

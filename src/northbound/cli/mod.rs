@@ -26,6 +26,8 @@ pub enum Outcome {
     Output(String),
     /// The session ends.
     Exit,
+    /// The terminal goes to a console port (`connect`) or the chooser (`pmshell`).
+    Console(Option<String>),
 }
 
 /// A command's failure, shown to the operator.
@@ -53,6 +55,9 @@ const OPERATIONAL: &[(&str, &str)] = &[
     ("show", "Show configuration, state, history and events"),
     ("configure", "Enter configuration mode"),
     ("request", "Run an operation (YANG RPC or action)"),
+    ("pmshell", "Choose a console port and attach to it"),
+    ("connect", "Attach to a console port: connect PORT"),
+    ("pmusers", "List console sessions: pmusers [disconnect ID]"),
     ("exit", "Leave the CLI"),
 ];
 
@@ -89,6 +94,7 @@ pub struct Cli {
     /// The shared candidate, or a private one (`configure private`).
     workspace: Workspace,
     hostname: String,
+    ports: Option<std::sync::Arc<crate::ports::Manager>>,
 }
 
 /// Splits a command line into words: double quotes group, backslash escapes,
@@ -211,9 +217,16 @@ impl Cli {
             level: root(),
             workspace: Workspace::Shared,
             hostname: String::new(),
+            ports: None,
         };
         cli.refresh_hostname().await;
         cli
+    }
+
+    /// Gives the CLI the console ports (pmshell, connect, pmusers).
+    pub fn with_ports(mut self, ports: std::sync::Arc<crate::ports::Manager>) -> Cli {
+        self.ports = Some(ports);
+        self
     }
 
     pub fn session(&self) -> &Session {
@@ -287,6 +300,12 @@ impl Cli {
                 }))
             }
             "request" => self.request(&ws[1..]).await,
+            "pmshell" => Ok(Outcome::Console(None)),
+            "connect" => match ws.get(1) {
+                Some(port) => Ok(Outcome::Console(Some(port.clone()))),
+                None => Err(CliError("error: connect PORT".into())),
+            },
+            "pmusers" => self.pmusers(&ws[1..]).await,
             "exit" | "quit" | "logout" => Ok(Outcome::Exit),
             "help" => Ok(Outcome::Output(help_table(OPERATIONAL))),
             other => Err(CliError(format!(
@@ -388,6 +407,66 @@ impl Cli {
             ));
         }
         Ok(Outcome::Output(out))
+    }
+
+    /// The console sessions of the ports this user may see; `disconnect ID`
+    /// closes one through the model's action (so NACM decides).
+    async fn pmusers(&mut self, args: &[String]) -> CliResult {
+        let Some(ports) = self.ports.clone() else {
+            return Err(CliError("error: no console ports here".into()));
+        };
+        match args {
+            [] => {
+                let mut out = format!(
+                    "{:>6}  {:<12} {:<12} {:<8} {:<22} {:<20} {}\n",
+                    "id", "port", "user", "via", "from", "since", "mode"
+                );
+                for (p, _) in ports.visible(&self.session.user).await {
+                    for s in p.sessions() {
+                        out.push_str(&format!(
+                            "{:>6}  {:<12} {:<12} {:<8} {:<22} {:<20} {}\n",
+                            s.id,
+                            p.name,
+                            if s.user.is_empty() { "-" } else { &s.user },
+                            s.protocol.as_str(),
+                            s.remote
+                                .map(|a| a.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            s.since.format("%Y-%m-%d %H:%M:%S"),
+                            s.mode()
+                        ));
+                    }
+                }
+                Ok(Outcome::Output(out))
+            }
+            [verb, id] if verb == "disconnect" => {
+                let id: u32 = id
+                    .parse()
+                    .map_err(|_| CliError(format!("error: no session {id}")))?;
+                let port = ports
+                    .all()
+                    .into_iter()
+                    .find(|p| p.sessions().iter().any(|s| s.id == id))
+                    .ok_or_else(|| CliError(format!("error: no session {id}")))?;
+                let xml = format!(
+                    "<ports xmlns=\"urn:lifeline:params:xml:ns:yang:lifeline-ports\"><port><name>{}</name><disconnect-session><id>{id}</id></disconnect-session></port></ports>",
+                    crate::xml::escape(&port.name)
+                );
+                let s = self.session.clone();
+                let (fut, _) = self.ds.run(move |a| a.start_action(&s, &xml)).await?;
+                fut.await
+                    .map_err(|e| CliError(format!("error: {}", e.message)))?;
+                Ok(Outcome::Output(format!(
+                    "session {id} on {} closed\n",
+                    port.name
+                )))
+            }
+            _ => Err(CliError("error: pmusers [disconnect ID]".into())),
+        }
+    }
+
+    pub fn ports(&self) -> Option<&std::sync::Arc<crate::ports::Manager>> {
+        self.ports.as_ref()
     }
 
     async fn request(&mut self, args: &[String]) -> CliResult {

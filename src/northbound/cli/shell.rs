@@ -10,7 +10,7 @@ fn crlf(s: &str) -> Vec<u8> {
     s.replace('\n', "\r\n").into_bytes()
 }
 
-pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin + Send>(
     stream: S,
     mut cli: Cli,
     idle: Option<std::time::Duration>,
@@ -52,6 +52,11 @@ pub async fn interactive<S: AsyncRead + AsyncWrite + Unpin>(
                     out.clear();
                     match cli.execute(&line).await {
                         Ok(Outcome::Exit) => return 0,
+                        Ok(Outcome::Console(target)) => {
+                            if !console(&cli, &mut rd, &mut wr, target).await {
+                                return 0;
+                            }
+                        }
                         Ok(Outcome::Output(text)) => out.extend(crlf(&text)),
                         Err(e) => {
                             out.extend(crlf(&format!("{}\n", e.0)));
@@ -107,6 +112,10 @@ pub async fn batch<S: AsyncRead + AsyncWrite + Unpin>(stream: S, mut cli: Cli) -
         }
         match cli.execute(cmd).await {
             Ok(Outcome::Exit) => return status,
+            Ok(Outcome::Console(_)) => {
+                status = 1;
+                let _ = wr.write_all(NEEDS_TERMINAL.as_bytes()).await;
+            }
             Ok(Outcome::Output(text)) => {
                 if wr.write_all(text.as_bytes()).await.is_err() {
                     return status;
@@ -131,6 +140,11 @@ pub async fn exec<S: AsyncRead + AsyncWrite + Unpin>(
     for cmd in command.lines().map(str::trim).filter(|c| !c.is_empty()) {
         match cli.execute(cmd).await {
             Ok(Outcome::Exit) => break,
+            Ok(Outcome::Console(_)) => {
+                status = 1;
+                let _ = wr.write_all(NEEDS_TERMINAL.as_bytes()).await;
+                break;
+            }
             Ok(Outcome::Output(text)) => {
                 let _ = wr.write_all(text.as_bytes()).await;
             }
@@ -143,4 +157,53 @@ pub async fn exec<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let _ = wr.flush().await;
     status
+}
+
+const NEEDS_TERMINAL: &str = "error: console sessions need a terminal (ssh -t)\n";
+
+/// Hands the terminal to a console session until it ends (`~.`); false when
+/// the client went away meanwhile.
+async fn console<R, W>(cli: &Cli, rd: &mut R, wr: &mut W, target: Option<String>) -> bool
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    use crate::ports::config::Protocol;
+    use crate::ports::console::{Input, Plain, Term};
+    let Some(ports) = cli.ports().cloned() else {
+        let _ = wr.write_all(b"no console ports here\r\n").await;
+        return true;
+    };
+    let (tx, input) = tokio::sync::mpsc::channel(16);
+    let remote = cli
+        .session()
+        .source
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 0));
+    let term = Term::new(
+        input,
+        Box::new(Plain(&mut *wr)),
+        &cli.session().user,
+        remote,
+        Protocol::Cli,
+    );
+    let forward = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(n) if n > 0 => {
+                    let data = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    if tx.send(Input::Data(data)).await.is_err() {
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    };
+    tokio::select! {
+        _ = crate::ports::console::interactive(ports, term, target) => true,
+        alive = forward => alive,
+    }
 }

@@ -1,0 +1,677 @@
+//! One console port at run time: its device (reopened by path when it returns),
+//! the fan-out of console output to every attached session, the input of the
+//! sessions allowed to write, the transcript, alert patterns and modem lines.
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::config::{PortConfig, Protocol};
+use super::serial::{self, Device, Opener, Settings, Signals};
+use super::transcript::Transcript;
+use crate::aaa::Access;
+use crate::events::{EventBus, EventKind, Severity};
+
+/// How much recent console output `~h` can show.
+const HISTORY: usize = 64 * 1024;
+/// Chunks of output a session may fall behind before it loses some.
+const FANOUT_DEPTH: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: u32,
+    pub user: String,
+    pub protocol: Protocol,
+    pub remote: Option<SocketAddr>,
+    pub since: DateTime<Utc>,
+    pub access: Access,
+    pub exclusive: bool,
+}
+
+impl SessionInfo {
+    pub fn mode(&self) -> &'static str {
+        match (self.exclusive, self.access) {
+            (true, _) => "exclusive",
+            (false, Access::ReadWrite) => "read-write",
+            _ => "read-only",
+        }
+    }
+
+    pub fn who(&self) -> String {
+        let from = self
+            .remote
+            .map(|a| format!(" from {a}"))
+            .unwrap_or_default();
+        format!(
+            "{} over {}{from}",
+            if self.user.is_empty() {
+                "-"
+            } else {
+                &self.user
+            },
+            self.protocol.as_str()
+        )
+    }
+}
+
+struct Entry {
+    info: SessionInfo,
+    kick: watch::Sender<Option<String>>,
+}
+
+enum Ctl {
+    Reconfigure(Box<PortConfig>),
+    Stop,
+}
+
+pub struct Port {
+    pub name: String,
+    cfg: Mutex<PortConfig>,
+    /// Settings in force (a client's RFC 2217 request changes them until the next commit).
+    live: Mutex<Settings>,
+    out: broadcast::Sender<Bytes>,
+    input: mpsc::Sender<(u32, Bytes)>,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    sessions: Mutex<Vec<Entry>>,
+    rx_bytes: AtomicU64,
+    tx_bytes: AtomicU64,
+    device: Mutex<Option<Arc<dyn Device>>>,
+    signals: Mutex<Option<Signals>>,
+    history: Mutex<VecDeque<u8>>,
+    transcript: Mutex<Transcript>,
+    events: EventBus,
+}
+
+/// Why a write was not passed to the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    ReadOnly,
+    Exclusive(u32),
+    NoDevice,
+    Closed,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::ReadOnly => write!(f, "this session is read-only"),
+            Refused::Exclusive(id) => write!(f, "session {id} has exclusive write access"),
+            Refused::NoDevice => write!(f, "the serial device is not present"),
+            Refused::Closed => write!(f, "the port is closed"),
+        }
+    }
+}
+
+impl Port {
+    /// Starts the port's tasks on the current runtime.
+    pub fn start(
+        cfg: PortConfig,
+        opener: Arc<dyn Opener>,
+        events: EventBus,
+        transcripts: &std::path::Path,
+    ) -> Arc<Port> {
+        let (out, _) = broadcast::channel(FANOUT_DEPTH);
+        let (input, input_rx) = mpsc::channel(64);
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let port = Arc::new(Port {
+            name: cfg.name.clone(),
+            live: Mutex::new(cfg.settings),
+            transcript: Mutex::new(Transcript::new(transcripts, &cfg.name, cfg.logging.clone())),
+            cfg: Mutex::new(cfg),
+            out,
+            input,
+            ctl,
+            sessions: Mutex::default(),
+            rx_bytes: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            device: Mutex::new(None),
+            signals: Mutex::new(None),
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+            events,
+        });
+        tokio::spawn(reader(port.clone(), opener, ctl_rx));
+        tokio::spawn(writer(Arc::downgrade(&port), input_rx));
+        port
+    }
+
+    pub fn config(&self) -> PortConfig {
+        self.cfg.lock().unwrap().clone()
+    }
+
+    pub fn reconfigure(&self, cfg: PortConfig) {
+        let _ = self.ctl.send(Ctl::Reconfigure(Box::new(cfg)));
+    }
+
+    /// Closes the device and every session (the port was deleted or disabled).
+    pub fn stop(&self, why: &str) {
+        self.kick_all(why);
+        let _ = self.ctl.send(Ctl::Stop);
+    }
+
+    pub fn kick_all(&self, why: &str) {
+        for e in self.sessions.lock().unwrap().iter() {
+            let _ = e.kick.send(Some(why.to_string()));
+        }
+    }
+
+    /// Closes one session; false if there is no such session.
+    pub fn kick(&self, id: u32, why: &str) -> bool {
+        let sessions = self.sessions.lock().unwrap();
+        match sessions.iter().find(|e| e.info.id == id) {
+            Some(e) => {
+                let _ = e.kick.send(Some(why.to_string()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.info.clone())
+            .collect()
+    }
+
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.rx_bytes.load(Ordering::Relaxed),
+            self.tx_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn present(&self) -> bool {
+        self.device.lock().unwrap().is_some()
+    }
+
+    pub fn signals(&self) -> Option<Signals> {
+        *self.signals.lock().unwrap()
+    }
+
+    pub fn live_settings(&self) -> Settings {
+        *self.live.lock().unwrap()
+    }
+
+    fn device(&self) -> Option<Arc<dyn Device>> {
+        self.device.lock().unwrap().clone()
+    }
+
+    /// Sends a serial BREAK of `ms` milliseconds.
+    pub async fn send_break(&self, ms: u64) -> std::io::Result<()> {
+        let dev = self
+            .device()
+            .ok_or_else(|| std::io::Error::other("no device"))?;
+        dev.set_break(true)?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        dev.set_break(false)?;
+        self.transcript
+            .lock()
+            .unwrap()
+            .note(&format!("BREAK ({ms} ms)"));
+        Ok(())
+    }
+
+    /// Turns a BREAK condition on or off (RFC 2217's SET-CONTROL).
+    pub fn set_break(&self, on: bool) -> std::io::Result<()> {
+        self.device()
+            .ok_or_else(|| std::io::Error::other("no device"))?
+            .set_break(on)
+    }
+
+    /// Changes the live line settings (until the next commit of the port).
+    pub fn set_settings(&self, s: Settings) -> std::io::Result<()> {
+        if let Some(dev) = self.device() {
+            dev.configure(&s)?;
+        }
+        *self.live.lock().unwrap() = s;
+        Ok(())
+    }
+
+    pub fn set_outputs(&self, dtr: Option<bool>, rts: Option<bool>) -> std::io::Result<()> {
+        self.device()
+            .ok_or_else(|| std::io::Error::other("no device"))?
+            .set_outputs(dtr, rts)
+    }
+
+    pub fn purge(&self, rx: bool, tx: bool) -> std::io::Result<()> {
+        match self.device() {
+            Some(d) => d.purge(rx, tx),
+            None => Ok(()),
+        }
+    }
+
+    /// The last `max` bytes the console printed.
+    pub fn history(&self, max: usize) -> Vec<u8> {
+        let h = self.history.lock().unwrap();
+        h.iter()
+            .skip(h.len().saturating_sub(max))
+            .copied()
+            .collect()
+    }
+
+    pub fn attach(
+        self: &Arc<Self>,
+        id: u32,
+        user: &str,
+        protocol: Protocol,
+        remote: Option<SocketAddr>,
+        access: Access,
+    ) -> Result<Attachment, String> {
+        let cfg = self.config();
+        if !cfg.enabled {
+            return Err(format!("{} is disabled", self.name));
+        }
+        if access == Access::None {
+            return Err(format!("{user} may not use {}", self.name));
+        }
+        let mut sessions = self.sessions.lock().unwrap();
+        if sessions.len() >= cfg.max_sessions {
+            return Err(format!(
+                "{} already has {} sessions, its maximum",
+                self.name, cfg.max_sessions
+            ));
+        }
+        let (kick, kicked) = watch::channel(None);
+        let info = SessionInfo {
+            id,
+            user: user.to_string(),
+            protocol,
+            remote,
+            since: Utc::now(),
+            access,
+            exclusive: false,
+        };
+        let output = self.out.subscribe();
+        sessions.push(Entry {
+            info: info.clone(),
+            kick,
+        });
+        drop(sessions);
+        self.session_event(EventKind::SessionOpened, &info, "attached");
+        Ok(Attachment {
+            port: self.clone(),
+            id,
+            output,
+            kick: Kick(kicked),
+        })
+    }
+
+    fn session_event(&self, kind: EventKind, info: &SessionInfo, what: &str) {
+        let text = format!(
+            "session {} {} {what} ({})",
+            info.id,
+            info.who(),
+            info.mode()
+        );
+        self.transcript.lock().unwrap().note(&text);
+        let mut details = vec![
+            ("port".to_string(), self.name.clone()),
+            ("session-id".to_string(), info.id.to_string()),
+            ("username".to_string(), info.user.clone()),
+            ("protocol".to_string(), info.protocol.as_str().to_string()),
+        ];
+        if let Some(a) = info.remote {
+            details.push(("source-host".into(), a.ip().to_string()));
+        }
+        self.events.publish(
+            kind,
+            Severity::Info,
+            format!("ports/{}", self.name),
+            format!("{}: {text}", self.name),
+            details,
+        );
+    }
+
+    fn detach(&self, id: u32) {
+        let mut sessions = self.sessions.lock().unwrap();
+        let Some(i) = sessions.iter().position(|e| e.info.id == id) else {
+            return;
+        };
+        let e = sessions.remove(i);
+        drop(sessions);
+        self.session_event(EventKind::SessionClosed, &e.info, "left");
+    }
+
+    /// Changes a session's access (its groups changed); none closes it.
+    pub fn set_access(&self, id: u32, access: Access) {
+        let mut sessions = self.sessions.lock().unwrap();
+        if let Some(e) = sessions.iter_mut().find(|e| e.info.id == id) {
+            if access == Access::None {
+                let _ = e.kick.send(Some("access revoked".into()));
+            }
+            e.info.access = access;
+            if access != Access::ReadWrite {
+                e.info.exclusive = false;
+            }
+        }
+    }
+
+    fn on_output(&self, data: &[u8], lines: &mut Vec<u8>, alerts: &[(String, Severity, Regex)]) {
+        self.rx_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.transcript.lock().unwrap().output(data);
+        {
+            let mut h = self.history.lock().unwrap();
+            let over = (h.len() + data.len()).saturating_sub(HISTORY).min(h.len());
+            h.drain(..over);
+            h.extend(&data[data.len().saturating_sub(HISTORY)..]);
+        }
+        if !alerts.is_empty() {
+            for &b in data {
+                if b == b'\n' {
+                    self.match_alerts(lines, alerts);
+                    lines.clear();
+                } else if b != b'\r' && lines.len() < 4096 {
+                    lines.push(b);
+                }
+            }
+        }
+        let _ = self.out.send(Bytes::copy_from_slice(data));
+    }
+
+    fn match_alerts(&self, line: &[u8], alerts: &[(String, Severity, Regex)]) {
+        let text = String::from_utf8_lossy(line);
+        for (name, severity, re) in alerts {
+            if re.is_match(&text) {
+                self.events.publish(
+                    EventKind::PortAlertMatch,
+                    *severity,
+                    format!("ports/{}", self.name),
+                    format!("{}: alert {name}: {}", self.name, text.trim()),
+                    vec![
+                        ("port".into(), self.name.clone()),
+                        ("pattern".into(), name.clone()),
+                        ("line".into(), text.trim().to_string()),
+                    ],
+                );
+            }
+        }
+    }
+
+    fn device_event(&self, kind: EventKind, text: String) {
+        self.transcript.lock().unwrap().note(&text);
+        let severity = if kind == EventKind::PortDeviceGone {
+            Severity::Warning
+        } else {
+            Severity::Notice
+        };
+        self.events.publish(
+            kind,
+            severity,
+            format!("ports/{}", self.name),
+            format!("{}: {text}", self.name),
+            vec![
+                ("port".into(), self.name.clone()),
+                ("device".into(), self.config().device.display().to_string()),
+            ],
+        );
+    }
+
+    fn poll_signals(&self, dev: &dyn Device) {
+        let now = dev.signals().ok();
+        let before = std::mem::replace(&mut *self.signals.lock().unwrap(), now);
+        let (Some(a), Some(b)) = (before, now) else {
+            return;
+        };
+        for (name, was, is) in [
+            ("dcd", a.dcd, b.dcd),
+            ("dsr", a.dsr, b.dsr),
+            ("cts", a.cts, b.cts),
+        ] {
+            if was != is {
+                let state = if is { "on" } else { "off" };
+                self.transcript
+                    .lock()
+                    .unwrap()
+                    .note(&format!("{} {state}", name.to_uppercase()));
+                self.events.publish(
+                    EventKind::PortSignalChange,
+                    if is {
+                        Severity::Notice
+                    } else {
+                        Severity::Warning
+                    },
+                    format!("ports/{}", self.name),
+                    format!("{}: {} {state}", self.name, name.to_uppercase()),
+                    vec![
+                        ("port".into(), self.name.clone()),
+                        ("signal".into(), name.into()),
+                        ("state".into(), state.into()),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+fn compile_alerts(cfg: &PortConfig) -> Vec<(String, Severity, Regex)> {
+    cfg.alerts
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), a.severity, Regex::new(&a.pattern).ok()?)))
+        .collect()
+}
+
+/// Reads the console, runs the port's control requests, reopens a device that
+/// went away and watches the modem lines.
+async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut line = Vec::new();
+    let mut alerts = compile_alerts(&port.config());
+    // Whether the operator has been told the device is missing.
+    let mut told_gone = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let dev = port.device();
+        let request = match &dev {
+            None => {
+                tokio::select! {
+                    c = ctl.recv() => c,
+                    _ = tick.tick() => {
+                        let cfg = port.config();
+                        if !cfg.enabled {
+                            continue;
+                        }
+                        let settings = port.live_settings();
+                        match opener.open(&cfg.device, &settings) {
+                            Ok(d) => {
+                                *port.signals.lock().unwrap() = d.signals().ok();
+                                *port.device.lock().unwrap() = Some(d);
+                                if told_gone {
+                                    port.device_event(
+                                        EventKind::PortDeviceBack,
+                                        format!("device {} is back", cfg.device.display()),
+                                    );
+                                }
+                                told_gone = false;
+                            }
+                            Err(e) if !told_gone => {
+                                told_gone = true;
+                                port.device_event(
+                                    EventKind::PortDeviceGone,
+                                    format!("device {} is not present: {e}", cfg.device.display()),
+                                );
+                            }
+                            Err(_) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            Some(d) => {
+                tokio::select! {
+                    r = serial::read(&**d, &mut buf) => {
+                        match r {
+                            Ok(n) if n > 0 => port.on_output(&buf[..n], &mut line, &alerts),
+                            r => {
+                                let why = match r {
+                                    Err(e) => e.to_string(),
+                                    Ok(_) => "hang-up".to_string(),
+                                };
+                                *port.device.lock().unwrap() = None;
+                                *port.signals.lock().unwrap() = None;
+                                told_gone = true;
+                                port.device_event(
+                                    EventKind::PortDeviceGone,
+                                    format!("device {} is gone: {why}", port.config().device.display()),
+                                );
+                            }
+                        }
+                        continue;
+                    }
+                    c = ctl.recv() => c,
+                    _ = tick.tick() => {
+                        port.poll_signals(&**d);
+                        continue;
+                    }
+                }
+            }
+        };
+        match request {
+            None | Some(Ctl::Stop) => {
+                *port.device.lock().unwrap() = None;
+                return;
+            }
+            Some(Ctl::Reconfigure(cfg)) => {
+                let old = port.config();
+                alerts = compile_alerts(&cfg);
+                port.transcript
+                    .lock()
+                    .unwrap()
+                    .reconfigure(cfg.logging.clone());
+                let reopen = old.device != cfg.device || !cfg.enabled;
+                if reopen || old.settings != cfg.settings {
+                    *port.live.lock().unwrap() = cfg.settings;
+                }
+                *port.cfg.lock().unwrap() = *cfg;
+                if reopen {
+                    // Opened again (by the new path) at the next tick.
+                    *port.device.lock().unwrap() = None;
+                    told_gone = false;
+                } else if let Some(d) = &dev
+                    && let Err(e) = d.configure(&port.live_settings())
+                {
+                    tracing::warn!("{}: settings: {e}", port.name);
+                }
+            }
+        }
+    }
+}
+
+/// Passes what sessions type to the console, in order.
+async fn writer(port: std::sync::Weak<Port>, mut rx: mpsc::Receiver<(u32, Bytes)>) {
+    // Weak: the port owns the sender, so the task ends when the port is dropped.
+    while let Some((id, data)) = rx.recv().await {
+        let Some(port) = port.upgrade() else { return };
+        let Some(dev) = port.device() else { continue };
+        match serial::write_all(&*dev, &data).await {
+            Ok(()) => {
+                port.tx_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                port.transcript.lock().unwrap().input(id, &data);
+            }
+            Err(e) => tracing::debug!("{}: write: {e}", port.name),
+        }
+    }
+}
+
+/// A session attached to a port. Dropping it detaches.
+pub struct Attachment {
+    pub port: Arc<Port>,
+    pub id: u32,
+    pub output: broadcast::Receiver<Bytes>,
+    pub kick: Kick,
+}
+
+/// Tells an attached session it has been closed from outside.
+pub struct Kick(watch::Receiver<Option<String>>);
+
+impl Kick {
+    /// Resolves when the session is closed (kicked, port gone), with the reason.
+    pub async fn wait(&mut self) -> String {
+        loop {
+            if let Some(why) = self.0.borrow_and_update().clone() {
+                return why;
+            }
+            if self.0.changed().await.is_err() {
+                return "the port is closed".into();
+            }
+        }
+    }
+}
+
+impl Attachment {
+    pub fn info(&self) -> Option<SessionInfo> {
+        self.port
+            .sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.info.id == self.id)
+            .map(|e| e.info.clone())
+    }
+
+    /// Passes input to the console if this session may write now.
+    pub async fn write(&self, data: Bytes) -> Result<(), Refused> {
+        {
+            let sessions = self.port.sessions.lock().unwrap();
+            let me = sessions
+                .iter()
+                .find(|e| e.info.id == self.id)
+                .ok_or(Refused::Closed)?;
+            if me.info.access != Access::ReadWrite {
+                return Err(Refused::ReadOnly);
+            }
+            if let Some(other) = sessions
+                .iter()
+                .find(|e| e.info.exclusive && e.info.id != self.id)
+            {
+                return Err(Refused::Exclusive(other.info.id));
+            }
+        }
+        if !self.port.present() {
+            return Err(Refused::NoDevice);
+        }
+        self.port
+            .input
+            .send((self.id, data))
+            .await
+            .map_err(|_| Refused::Closed)
+    }
+
+    /// Takes exclusive write access (from whoever had it: returned), or gives it back.
+    pub fn set_exclusive(&self, on: bool) -> Result<Option<u32>, Refused> {
+        let mut sessions = self.port.sessions.lock().unwrap();
+        let mine = sessions
+            .iter()
+            .find(|e| e.info.id == self.id)
+            .ok_or(Refused::Closed)?;
+        if mine.info.access != Access::ReadWrite {
+            return Err(Refused::ReadOnly);
+        }
+        let mut displaced = None;
+        for e in sessions.iter_mut() {
+            if e.info.id == self.id {
+                e.info.exclusive = on;
+            } else if on && e.info.exclusive {
+                e.info.exclusive = false;
+                displaced = Some(e.info.id);
+            }
+        }
+        Ok(displaced)
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.port.detach(self.id);
+    }
+}
