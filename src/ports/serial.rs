@@ -128,6 +128,34 @@ pub struct Tty {
     fd: AsyncFd<OwnedFd>,
 }
 
+fn standard_rate(baud: u32) -> Option<libc::tcflag_t> {
+    Some(match baud {
+        50 => libc::B50,
+        75 => libc::B75,
+        110 => libc::B110,
+        134 => libc::B134,
+        150 => libc::B150,
+        200 => libc::B200,
+        300 => libc::B300,
+        600 => libc::B600,
+        1200 => libc::B1200,
+        1800 => libc::B1800,
+        2400 => libc::B2400,
+        4800 => libc::B4800,
+        9600 => libc::B9600,
+        19200 => libc::B19200,
+        38400 => libc::B38400,
+        57600 => libc::B57600,
+        115200 => libc::B115200,
+        230400 => libc::B230400,
+        460800 => libc::B460800,
+        500000 => libc::B500000,
+        576000 => libc::B576000,
+        921600 => libc::B921600,
+        _ => return None,
+    })
+}
+
 fn check(rc: libc::c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -229,7 +257,7 @@ impl Device for Tty {
             | libc::CSTOPB
             | libc::CRTSCTS
             | libc::CBAUD);
-        t.c_cflag |= libc::CREAD | libc::CLOCAL | libc::BOTHER;
+        t.c_cflag |= libc::CREAD | libc::CLOCAL;
         t.c_cflag |= match s.data_bits {
             5 => libc::CS5,
             6 => libc::CS6,
@@ -251,9 +279,10 @@ impl Device for Tty {
             Flow::RtsCts => t.c_cflag |= libc::CRTSCTS,
             Flow::XonXoff => t.c_iflag |= libc::IXON | libc::IXOFF,
         }
-        // The input speed follows the output speed.
-        t.c_cflag &= !(libc::CBAUD << libc::IBSHIFT);
-        t.c_cflag |= libc::BOTHER << libc::IBSHIFT;
+        // A standard rate by its B constant (what every tool reads back); any
+        // other rate as BOTHER with the number. The input speed follows.
+        t.c_cflag &= !(libc::BOTHER | (libc::CBAUD << libc::IBSHIFT));
+        t.c_cflag |= standard_rate(s.baud).unwrap_or(libc::BOTHER);
         t.c_ispeed = s.baud;
         t.c_ospeed = s.baud;
         t.c_cc[libc::VMIN] = 1;
