@@ -21,7 +21,7 @@ use crate::northbound::netconf::Netconf;
 use crate::northbound::session_event;
 use crate::ports::Manager;
 use crate::ports::config::Protocol;
-use crate::ports::console::{self, Input, Plain, Term};
+use crate::ports::console::{self, Plain, Term};
 
 /// What a listener serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -429,23 +429,8 @@ async fn console_channel(
     peer: SocketAddr,
     target: Option<String>,
 ) {
-    let (mut rd, wr) = tokio::io::split(channel.into_stream());
-    let (tx, input) = tokio::sync::mpsc::channel(16);
-    let reader = tokio::spawn(async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = rd.read(&mut buf).await {
-            if n == 0
-                || tx
-                    .send(Input::Data(bytes::Bytes::copy_from_slice(&buf[..n])))
-                    .await
-                    .is_err()
-            {
-                break;
-            }
-        }
-    });
+    let (rd, wr) = tokio::io::split(channel.into_stream());
+    let input = Box::new(console::Reader::new(rd));
     let term = Term::new(input, Box::new(Plain(wr)), user, Some(peer), Protocol::Ssh);
     console::interactive(server.ports.clone(), term, target).await;
-    reader.abort();
 }

@@ -18,6 +18,54 @@ use super::escape::{COMMANDS, Escape, Piece};
 use super::port::{Attachment, Port};
 use crate::aaa::Access;
 
+/// Read size for what a client types: keystrokes, now and then a paste. Small,
+/// as every idle session holds one.
+pub const INPUT_BUFFER: usize = 1024;
+
+pub type InputFuture<'a> = Pin<Box<dyn Future<Output = Option<Input>> + Send + 'a>>;
+
+/// Where a client's input comes from. `recv` must be cancel-safe: the session
+/// waits on it beside the console's output.
+pub trait Source: Send {
+    fn recv(&mut self) -> InputFuture<'_>;
+}
+
+/// Input decoded by a protocol's own reader task (Telnet).
+impl Source for mpsc::Receiver<Input> {
+    fn recv(&mut self) -> InputFuture<'_> {
+        Box::pin(mpsc::Receiver::recv(self))
+    }
+}
+
+/// A plain byte stream (raw TCP, an SSH channel), read in place: no task, no
+/// queue per idle session.
+pub struct Reader<R> {
+    rd: R,
+    buf: Box<[u8]>,
+}
+
+impl<R> Reader<R> {
+    pub fn new(rd: R) -> Reader<R> {
+        Reader {
+            rd,
+            buf: vec![0u8; INPUT_BUFFER].into_boxed_slice(),
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin + Send> Source for Reader<R> {
+    fn recv(&mut self) -> InputFuture<'_> {
+        use tokio::io::AsyncReadExt;
+        Box::pin(async move {
+            // A read that has not completed has consumed nothing.
+            match self.rd.read(&mut self.buf).await {
+                Ok(n) if n > 0 => Some(Input::Data(Bytes::copy_from_slice(&self.buf[..n]))),
+                _ => None,
+            }
+        })
+    }
+}
+
 /// What a client sends, decoded from its protocol.
 #[derive(Debug)]
 pub enum Input {
@@ -46,7 +94,7 @@ impl<W: AsyncWrite + Unpin + Send> Output for Plain<W> {
 
 /// A client's terminal: its input, its output, and who it is.
 pub struct Term<'a> {
-    pub input: mpsc::Receiver<Input>,
+    pub input: Box<dyn Source + 'a>,
     pub out: Box<dyn Output + 'a>,
     /// The logged-in user; empty for raw TCP and RFC 2217.
     pub user: String,
@@ -59,7 +107,7 @@ pub struct Term<'a> {
 
 impl<'a> Term<'a> {
     pub fn new(
-        input: mpsc::Receiver<Input>,
+        input: Box<dyn Source + 'a>,
         out: Box<dyn Output + 'a>,
         user: &str,
         remote: Option<SocketAddr>,
@@ -142,8 +190,9 @@ pub enum End {
 }
 
 /// An interactive session (SSH, Telnet, the CLI's `pmshell`): straight to
-/// `target` when given, else (and after `~m`) the port chooser.
-pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<String>) {
+/// `target` when given, else (and after `~m`) the port chooser. False when the
+/// client went away.
+pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<String>) -> bool {
     let mut next = target.clone();
     let mut chooser = target.is_none();
     loop {
@@ -153,14 +202,14 @@ pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<S
                 None => {
                     let _ = term.say(&format!("no console port {t}\n")).await;
                     if !chooser {
-                        return;
+                        return true;
                     }
                     continue;
                 }
             },
             None => match choose(&mgr, &mut term).await {
                 Some(p) => p,
-                None => return,
+                None => return true,
             },
         };
         let access = mgr.access(&term.user, &port).await;
@@ -175,7 +224,7 @@ pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<S
             Err(why) => {
                 let _ = term.say(&format!("{why}\n")).await;
                 if !chooser {
-                    return;
+                    return true;
                 }
                 continue;
             }
@@ -198,13 +247,13 @@ pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<S
             End::Menu => chooser = true,
             End::Disconnect => {
                 let _ = term.say("\n[lifeline: disconnected]\n").await;
-                return;
+                return true;
             }
             End::Kicked(why) => {
                 let _ = term.say(&format!("\n[lifeline: {why}]\n")).await;
-                return;
+                return true;
             }
-            End::Gone => return,
+            End::Gone => return false,
         }
     }
 }

@@ -70,25 +70,6 @@ pub fn keepalive(sock: &TcpStream) {
     let _ = sock.set_nodelay(true);
 }
 
-/// Reads a plain byte stream into terminal input.
-fn plain_input(mut rd: OwnedReadHalf) -> (mpsc::Receiver<Input>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = rd.read(&mut buf).await {
-            if n == 0
-                || tx
-                    .send(Input::Data(Bytes::copy_from_slice(&buf[..n])))
-                    .await
-                    .is_err()
-            {
-                break;
-            }
-        }
-    });
-    (rx, task)
-}
-
 /// Raw TCP: the bytes as they are, no login, no escape menu (for programs).
 async fn raw(mgr: Arc<Manager>, sock: TcpStream, peer: SocketAddr, name: String) {
     let Some(port) = mgr.get(&name) else { return };
@@ -106,10 +87,9 @@ async fn raw(mgr: Arc<Manager>, sock: TcpStream, peer: SocketAddr, name: String)
             return;
         }
     };
-    let (input, task) = plain_input(rd);
+    let input = Box::new(console::Reader::new(rd));
     let mut term = Term::new(input, Box::new(Plain(wr)), "", Some(peer), Protocol::RawTcp);
     console::pump(&mgr, &mut term, att, None).await;
-    task.abort();
 }
 
 /// The write side of a Telnet connection, shared by the session's output and the
@@ -343,7 +323,7 @@ async fn telnet_reader(
 ) {
     let mut dec = Decoder::new();
     dec.set_translate_cr(true);
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; console::INPUT_BUFFER];
     let mut events = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -471,7 +451,7 @@ async fn telnet_session(
         binary,
         buf: Vec::new(),
     };
-    let mut term = Term::new(input, Box::new(out), "", Some(peer), protocol);
+    let mut term = Term::new(Box::new(input), Box::new(out), "", Some(peer), protocol);
     if com_port {
         match port.attach(
             mgr.next_session_id(),

@@ -76,7 +76,9 @@ pub struct Port {
     /// Settings in force (a client's RFC 2217 request changes them until the next commit).
     live: Mutex<Settings>,
     out: broadcast::Sender<Bytes>,
-    input: mpsc::Sender<(u32, Bytes)>,
+    /// Sessions' input goes to the device one write at a time, in arrival order
+    /// (tokio's mutex is fair).
+    writing: tokio::sync::Mutex<()>,
     ctl: mpsc::UnboundedSender<Ctl>,
     sessions: Mutex<Vec<Entry>>,
     rx_bytes: AtomicU64,
@@ -117,7 +119,6 @@ impl Port {
         transcripts: &std::path::Path,
     ) -> Arc<Port> {
         let (out, _) = broadcast::channel(FANOUT_DEPTH);
-        let (input, input_rx) = mpsc::channel(64);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let port = Arc::new(Port {
             name: cfg.name.clone(),
@@ -125,7 +126,7 @@ impl Port {
             transcript: Mutex::new(Transcript::new(transcripts, &cfg.name, cfg.logging.clone())),
             cfg: Mutex::new(cfg),
             out,
-            input,
+            writing: tokio::sync::Mutex::new(()),
             ctl,
             sessions: Mutex::default(),
             rx_bytes: AtomicU64::new(0),
@@ -136,7 +137,6 @@ impl Port {
             events,
         });
         tokio::spawn(reader(port.clone(), opener, ctl_rx));
-        tokio::spawn(writer(Arc::downgrade(&port), input_rx));
         port
     }
 
@@ -566,23 +566,6 @@ async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::Unbound
     }
 }
 
-/// Passes what sessions type to the console, in order.
-async fn writer(port: std::sync::Weak<Port>, mut rx: mpsc::Receiver<(u32, Bytes)>) {
-    // Weak: the port owns the sender, so the task ends when the port is dropped.
-    while let Some((id, data)) = rx.recv().await {
-        let Some(port) = port.upgrade() else { return };
-        let Some(dev) = port.device() else { continue };
-        match serial::write_all(&*dev, &data).await {
-            Ok(()) => {
-                port.tx_bytes
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-                port.transcript.lock().unwrap().input(id, &data);
-            }
-            Err(e) => tracing::debug!("{}: write: {e}", port.name),
-        }
-    }
-}
-
 /// A session attached to a port. Dropping it detaches.
 pub struct Attachment {
     pub port: Arc<Port>,
@@ -637,14 +620,19 @@ impl Attachment {
                 return Err(Refused::Exclusive(other.info.id));
             }
         }
-        if !self.port.present() {
-            return Err(Refused::NoDevice);
+        let port = &self.port;
+        let _turn = port.writing.lock().await;
+        let dev = port.device().ok_or(Refused::NoDevice)?;
+        match serial::write_all(&*dev, &data).await {
+            Ok(()) => {
+                port.tx_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                port.transcript.lock().unwrap().input(self.id, &data);
+                Ok(())
+            }
+            // The reader sees the device go and reports it.
+            Err(_) => Err(Refused::NoDevice),
         }
-        self.port
-            .input
-            .send((self.id, data))
-            .await
-            .map_err(|_| Refused::Closed)
     }
 
     /// Takes exclusive write access (from whoever had it: returned), or gives it back.

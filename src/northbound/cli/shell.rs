@@ -169,12 +169,11 @@ where
     W: AsyncWrite + Unpin + Send,
 {
     use crate::ports::config::Protocol;
-    use crate::ports::console::{Input, Plain, Term};
+    use crate::ports::console::{Plain, Reader, Term};
     let Some(ports) = cli.ports().cloned() else {
         let _ = wr.write_all(b"no console ports here\r\n").await;
         return true;
     };
-    let (tx, input) = tokio::sync::mpsc::channel(16);
     let remote = cli
         .session()
         .source
@@ -182,28 +181,11 @@ where
         .and_then(|s| s.parse().ok())
         .map(|ip| std::net::SocketAddr::new(ip, 0));
     let term = Term::new(
-        input,
+        Box::new(Reader::new(&mut *rd)),
         Box::new(Plain(&mut *wr)),
         &cli.session().user,
         remote,
         Protocol::Cli,
     );
-    let forward = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(n) if n > 0 => {
-                    let data = bytes::Bytes::copy_from_slice(&buf[..n]);
-                    if tx.send(Input::Data(data)).await.is_err() {
-                        return true;
-                    }
-                }
-                _ => return false,
-            }
-        }
-    };
-    tokio::select! {
-        _ = crate::ports::console::interactive(ports, term, target) => true,
-        alive = forward => alive,
-    }
+    crate::ports::console::interactive(ports, term, target).await
 }
