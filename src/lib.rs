@@ -10,3 +10,17 @@ pub mod ports;
 pub mod schema;
 pub mod service;
 pub mod xml;
+
+/// The seed corpus of fuzz target `name` (`fuzz/corpus/NAME`), for the unit
+/// tests that run every target over it.
+#[cfg(test)]
+pub(crate) fn seed_corpus(name: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name);
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect()
+}

@@ -72,16 +72,7 @@ pub fn rfc2217(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    fn corpus(name: &str) -> Vec<Vec<u8>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(name);
-        std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| std::fs::read(e.path()).unwrap())
-            .collect()
-    }
+    use crate::seed_corpus as corpus;
 
     #[test]
     fn seed_corpus_telnet() {

@@ -156,6 +156,11 @@ fn standard_rate(baud: u32) -> Option<libc::tcflag_t> {
     })
 }
 
+/// A read(2) or write(2) result.
+fn sys(n: isize) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 fn check(rc: libc::c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -178,11 +183,15 @@ impl Tty {
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Tty::from_fd(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// A terminal fd already open and non-blocking (such as a pty master).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Tty> {
         if unsafe { libc::isatty(fd.as_raw_fd()) } != 1 {
             return Err(io::Error::other("not a terminal device"));
         }
-        // Safety: the fd is ours alone (just opened) and lives as long as the AsyncFd.
+        // Safety: the fd is ours alone and lives as long as the AsyncFd.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
         Ok(Tty { fd })
     }
@@ -203,12 +212,7 @@ impl Device for Tty {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let r = guard.try_io(|fd| {
-                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                sys(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
             });
             if let Ok(r) = r {
                 return Poll::Ready(r);
@@ -220,12 +224,7 @@ impl Device for Tty {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             let r = guard.try_io(|fd| {
-                let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                sys(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
             });
             if let Ok(r) = r {
                 return Poll::Ready(r);

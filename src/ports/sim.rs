@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::AsyncFd;
+use super::serial::{self, Tty};
 
 const PASSWORD: &str = "cisco";
 
@@ -295,9 +295,8 @@ impl Sim {
             .into_owned();
         let _ = std::fs::remove_file(link);
         std::os::unix::fs::symlink(&path, link)?;
-        // Safety: the fd is ours alone and lives as long as the AsyncFd.
-        let fd = unsafe { AsyncFd::register(master) }.map_err(|e| e.into_parts().1)?;
-        let task = tokio::spawn(run(fd, slave, Router::new(hostname)));
+        let master = Tty::from_fd(master)?;
+        let task = tokio::spawn(run(master, slave, Router::new(hostname)));
         Ok(Sim {
             link: link.to_path_buf(),
             task,
@@ -316,32 +315,12 @@ impl Drop for Sim {
     }
 }
 
-async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) {
-    while !data.is_empty() {
-        let Ok(mut guard) = fd.writable().await else {
-            return;
-        };
-        match guard.try_io(|f| {
-            let n = unsafe { libc::write(f.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
-        }) {
-            Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(_)) => return,
-            Err(_) => continue,
-        }
-    }
-}
-
 /// `_slave` stays open so the master never sees a hang-up while the appliance
 /// closes and reopens the port.
-async fn run(fd: AsyncFd<OwnedFd>, _slave: OwnedFd, mut router: Router) {
+async fn run(master: Tty, _slave: OwnedFd, mut router: Router) {
     let mut out = Vec::new();
     router.banner(&mut out);
-    write_all(&fd, &out).await;
+    let _ = serial::write_all(&master, &out).await;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.tick().await;
     let mut buf = [0u8; 1024];
@@ -349,23 +328,17 @@ async fn run(fd: AsyncFd<OwnedFd>, _slave: OwnedFd, mut router: Router) {
         out.clear();
         tokio::select! {
             _ = tick.tick() => router.tick(&mut out),
-            r = fd.readable() => {
-                let Ok(mut guard) = r else { return };
-                match guard.try_io(|f| {
-                    let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
-                }) {
-                    Ok(Ok(n)) => {
-                        for &b in &buf[..n] {
-                            router.input(b, &mut out);
-                        }
+            r = serial::read(&master, &mut buf) => match r {
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        router.input(b, &mut out);
                     }
-                    Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    Err(_) => continue,
                 }
-            }
+                // No slave open (cannot happen while we hold one): wait.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
         }
-        write_all(&fd, &out).await;
+        let _ = serial::write_all(&master, &out).await;
     }
 }
 
