@@ -421,3 +421,31 @@ def test_garbage_on_every_listener_is_survived(rig):
     child.send("alive\r")
     rig.line.read_until(b"alive\r")
     child.close()
+
+
+def test_alert_pattern_event_and_syslog_copy(rig):
+    syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    syslog.bind(("127.0.0.1", 0))
+    syslog.settimeout(10)
+    rig.configure(extra=f"""
+  <logging><syslog><enabled>true</enabled><server>127.0.0.1</server>
+    <port>{syslog.getsockname()[1]}</port><facility>local3</facility></syslog></logging>
+  <alert-pattern><name>bgp-down</name><pattern>%BGP-5-ADJCHANGE.*Down</pattern>
+    <severity>critical</severity></alert-pattern>""")
+    with rig.d.connect() as m:
+        m.create_subscription()
+        rig.line.write(b"*Nov 24: %BGP-5-ADJCHANGE: neighbor 10.0.0.2 Down BGP Notification\r\n")
+        deadline = time.time() + 10
+        alert = None
+        while alert is None and time.time() < deadline:
+            n = m.take_notification(timeout=1)
+            if n is not None and "port-alert-match" in n.notification_xml:
+                alert = n.notification_xml
+        assert alert, "no port-alert-match notification"
+        assert "bgp-down" in alert and "critical" in alert and "10.0.0.2 Down" in alert
+    msg = syslog.recv(4096).decode(errors="replace")
+    while "BGP" not in msg:
+        msg = syslog.recv(4096).decode(errors="replace")
+    # RFC 5424: local3 (19) * 8 + informational (6) = 158.
+    assert msg.startswith("<158>1 ") and "port01: *Nov 24: %BGP-5-ADJCHANGE" in msg, msg
+    syslog.close()
