@@ -29,6 +29,11 @@ fn user_enabled(running: &Tree, base: &str) -> bool {
         .is_none_or(|v| v == "true")
 }
 
+/// Whether `user` exists and may log in.
+pub fn user_active(running: &Tree, user: &str) -> bool {
+    user_path(user).is_some_and(|base| tree::exists(running, &base) && user_enabled(running, &base))
+}
+
 /// Checks a password against the user's `iana-crypt-hash` value.
 pub fn check_password(running: &Tree, user: &str, password: &str) -> bool {
     let Some(base) = user_path(user) else {

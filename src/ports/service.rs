@@ -143,8 +143,9 @@ impl Service for PortsService {
         vec![
             ROOT.into(),
             "/lifeline-system:management/console-access".into(),
-            // Group membership and grants decide what attached sessions may do.
+            // Users, group membership and grants decide what attached sessions may do.
             "/ietf-netconf-acm:nacm".into(),
+            "/ietf-system:system/authentication".into(),
         ]
     }
 
@@ -213,7 +214,11 @@ impl Service for PortsService {
                 if s.user.is_empty() {
                     continue;
                 }
-                let a = aaa::console_access(view.new, &s.user, &cfg.groups);
+                let a = if aaa::user_active(view.new, &s.user) {
+                    aaa::console_access(view.new, &s.user, &cfg.groups)
+                } else {
+                    Access::None
+                };
                 if a != s.access {
                     access.push((port.name.clone(), s.id, a));
                 }

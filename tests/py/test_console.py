@@ -449,3 +449,26 @@ def test_alert_pattern_event_and_syslog_copy(rig):
     # RFC 5424: local3 (19) * 8 + informational (6) = 158.
     assert msg.startswith("<158>1 ") and "port01: *Nov 24: %BGP-5-ADJCHANGE" in msg, msg
     syslog.close()
+
+
+def test_deleting_the_user_or_its_group_membership_closes_its_session(rig):
+    viewer = f"""<system xmlns="{SYS}"><authentication><user><name>viewer</name><password>$0$viewer</password></user></authentication></system>
+<nacm xmlns="{NACM}"><groups><group><name>admin</name><user-name>viewer</user-name></group></groups></nacm>"""
+    rig.configure(more=viewer)
+    child = rig.ssh(login="viewer:port01", password="viewer")
+    child.send("ok\r")
+    rig.line.read_until(b"ok\r")
+    with rig.d.connect() as m:
+        m.edit_config(target="running", config=f"""<config><nacm xmlns="{NACM}"><groups><group><name>admin</name>
+            <user-name xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete">viewer</user-name>
+            </group></groups></nacm></config>""")
+    child.expect(r"\[lifeline: access revoked\]")
+    child.expect(pexpect.EOF)
+    rig.configure(more=viewer)
+    child = rig.ssh(login="viewer:port01", password="viewer")
+    with rig.d.connect() as m:
+        m.edit_config(target="running", config=f"""<config><system xmlns="{SYS}"><authentication><user
+            xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete"><name>viewer</name></user>
+            </authentication></system></config>""")
+    child.expect(r"\[lifeline: access revoked\]")
+    child.expect(pexpect.EOF)
