@@ -300,3 +300,25 @@ async fn rfc2217_settings_break_and_modem_state() {
     .await;
     let _ = rig._master.as_raw_fd();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc2217_flow_control_suspend_holds_output_until_resume() {
+    let rig = rig().await;
+    let mut s = TcpStream::connect(rig.rfc2217).await.unwrap();
+    s.write_all(&[255, 251, 44, 255, 253, 44]).await.unwrap();
+    // FLOWCONTROL-SUSPEND, answered with 108.
+    s.write_all(&[255, 250, 44, 8, 255, 240]).await.unwrap();
+    read_until(&mut s, &[255, 250, 44, 108, 255, 240]).await;
+    let master = rig._master.as_raw_fd();
+    let say = |text: &[u8]| {
+        let n = unsafe { libc::write(master, text.as_ptr().cast(), text.len()) };
+        assert_eq!(n, text.len() as isize);
+    };
+    say(b"held back\r\n");
+    let mut buf = [0u8; 256];
+    let early = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await;
+    assert!(early.is_err(), "output flowed while suspended: {early:?}");
+    // FLOWCONTROL-RESUME: the held output follows the answer.
+    s.write_all(&[255, 250, 44, 9, 255, 240]).await.unwrap();
+    read_until(&mut s, b"held back").await;
+}

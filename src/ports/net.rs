@@ -62,11 +62,11 @@ pub async fn serve(
 pub fn keepalive(sock: &TcpStream) {
     let s = socket2::SockRef::from(sock);
     let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(20))
+        .with_time(Duration::from_secs(15))
         .with_interval(Duration::from_secs(10))
         .with_retries(3);
     let _ = s.set_tcp_keepalive(&ka);
-    let _ = s.set_tcp_user_timeout(Some(Duration::from_secs(60)));
+    let _ = s.set_tcp_user_timeout(Some(Duration::from_secs(45)));
     let _ = sock.set_nodelay(true);
 }
 
@@ -107,12 +107,16 @@ async fn send(wire: &Wire, bytes: &[u8]) -> std::io::Result<()> {
 struct TelnetOut {
     wire: Wire,
     binary: Arc<AtomicBool>,
+    /// RFC 2217 FLOWCONTROL-SUSPEND holds output until FLOWCONTROL-RESUME.
+    suspended: watch::Receiver<bool>,
     buf: Vec<u8>,
 }
 
 impl Output for TelnetOut {
     fn write<'a>(&'a mut self, data: &'a [u8]) -> WriteFuture<'a> {
         Box::pin(async move {
+            // The sender lives as long as the connection's reader.
+            let _ = self.suspended.wait_for(|s| !*s).await;
             self.buf.clear();
             telnet::escape_data(data, self.binary.load(Ordering::Relaxed), &mut self.buf);
             send(&self.wire, &self.buf).await
@@ -123,6 +127,7 @@ impl Output for TelnetOut {
 /// RFC 2217 state of one connection.
 struct ComPort {
     port: Arc<Port>,
+    suspend: watch::Sender<bool>,
     modem_mask: u8,
     last_modem: Option<u8>,
     breaking: bool,
@@ -240,8 +245,11 @@ impl ComPort {
                 let answer = self.control(c, s);
                 rfc2217::reply(5, &[answer], out);
             }
-            Request::FlowControlSuspend => rfc2217::reply(8, &[], out),
-            Request::FlowControlResume => rfc2217::reply(9, &[], out),
+            Request::FlowControlSuspend | Request::FlowControlResume => {
+                let suspend = req == Request::FlowControlSuspend;
+                let _ = self.suspend.send(suspend);
+                rfc2217::reply(if suspend { 8 } else { 9 }, &[], out);
+            }
             Request::SetLineStateMask(m) => rfc2217::reply(10, &[m], out),
             Request::SetModemStateMask(m) => {
                 self.modem_mask = m;
@@ -432,8 +440,10 @@ async fn telnet_session(
     let neg = Arc::new(Mutex::new(neg));
     let binary = Arc::new(AtomicBool::new(false));
     let (tx, input) = mpsc::channel(16);
+    let (suspend, suspended) = watch::channel(false);
     let com = com_port.then(|| ComPort {
         port: port.clone(),
+        suspend,
         modem_mask: 0xff,
         last_modem: None,
         breaking: false,
@@ -449,6 +459,7 @@ async fn telnet_session(
     let out = TelnetOut {
         wire,
         binary,
+        suspended,
         buf: Vec::new(),
     };
     let mut term = Term::new(Box::new(input), Box::new(out), "", Some(peer), protocol);

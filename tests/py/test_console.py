@@ -3,6 +3,7 @@ listener), telnet, raw TCP sockets, pyserial's RFC 2217 client, the CLI's pmuser
 ncclient for configuration, state and actions; the device is a socat pty pair
 whose far end the test plays."""
 import os
+import sys
 import random
 import re
 import socket
@@ -472,3 +473,54 @@ def test_deleting_the_user_or_its_group_membership_closes_its_session(rig):
             </authentication></system></config>""")
     child.expect(r"\[lifeline: access revoked\]")
     child.expect(pexpect.EOF)
+
+
+@pytest.fixture
+def netns():
+    """A network namespace joined to the host by a veth pair: (name, host ip, ns ip)."""
+    n = os.getpid() % 250 + 1
+    name, host_if, ns_if = f"llt{os.getpid()}", f"llA{os.getpid()}"[:15], f"llB{os.getpid()}"[:15]
+    host_ip, ns_ip = f"10.201.{n}.1", f"10.201.{n}.2"
+
+    def sh(*cmd):
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    try:
+        sh("ip", "netns", "add", name)
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        pytest.skip(f"cannot create a network namespace here: {e}")
+    try:
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        sh("ip", "link", "set", ns_if, "netns", name)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "netns", "exec", name, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+        sh("ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up")
+        yield name, host_ip, ns_if
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_client_whose_network_dies_is_dropped_within_a_minute(rig, netns):
+    name, host_ip, ns_if = netns
+    with rig.d.connect() as m:
+        m.edit_config(target="running", config=f"""<config><management xmlns="{SYSM}"><console-access>
+            <address>{host_ip}</address></console-access></management></config>""")
+    client = subprocess.Popen(
+        ["ip", "netns", "exec", name, sys.executable, "-c",
+         f"import socket,time; s=socket.create_connection(('{host_ip}', {rig.raw}), timeout=10); "
+         "print('up', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "up"
+        wait("the session", lambda: "<protocol>raw-tcp</protocol>" in rig.state())
+        # The link goes: no FIN, no RST ever reaches the appliance.
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "down"], check=True)
+        gone = time.time()
+        wait("the dead session to close", lambda: "<session>" not in rig.state(), timeout=75)
+        assert time.time() - gone < 65
+    finally:
+        client.kill()
+        client.wait()
