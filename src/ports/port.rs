@@ -355,6 +355,8 @@ impl Port {
     }
 
     fn on_output(&self, data: &[u8], lines: &mut Vec<u8>, alerts: &[(String, Severity, Regex)]) {
+        // Sessions first: the transcript's write must not delay what operators see.
+        let _ = self.out.send(Bytes::copy_from_slice(data));
         self.rx_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.transcript.lock().unwrap().output(data);
@@ -374,7 +376,6 @@ impl Port {
                 }
             }
         }
-        let _ = self.out.send(Bytes::copy_from_slice(data));
     }
 
     fn match_alerts(&self, line: &[u8], alerts: &[(String, Severity, Regex)]) {

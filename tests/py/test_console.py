@@ -475,6 +475,23 @@ def test_deleting_the_user_or_its_group_membership_closes_its_session(rig):
     child.expect(pexpect.EOF)
 
 
+def test_power_menu_goes_through_the_datastore_as_the_user(rig):
+    power = f"""<power xmlns="urn:lifeline:params:xml:ns:yang:lifeline-power"><device><name>pdu1</name>
+  <nut><ups>ups1</ups></nut><outlet><id>3</id></outlet></device></power>"""
+    rig.configure(extra="<power-outlet><device>pdu1</device><outlet>3</outlet></power-outlet>", more=power)
+    child = rig.ssh()
+    child.send("\r~p")
+    child.expect("power outlets of port01")
+    child.expect("1  pdu1 outlet 3")
+    child.expect("e.g. '1 cycle'; Enter to return: ")
+    child.send("1 cycle\r")
+    # No power service yet: the action's own error comes back, the session goes on.
+    child.expect(r"pdu1 outlet 3: cycle failed: lifeline-power:cycle is not available")
+    child.send("still\r")
+    assert b"cycle" not in rig.line.read_until(b"still\r"), "the menu's input reached the console"
+    child.close()
+
+
 @pytest.fixture
 def netns():
     """A network namespace joined to the host by a veth pair: (name, host ip, ns ip)."""
