@@ -20,7 +20,7 @@ use crate::aaa::Access;
 
 /// Read size for what a client types: keystrokes, now and then a paste. Small,
 /// as every idle session holds one.
-pub const INPUT_BUFFER: usize = 1024;
+pub const INPUT_BUFFER: usize = 256;
 
 pub type InputFuture<'a> = Pin<Box<dyn Future<Output = Option<Input>> + Send + 'a>>;
 
@@ -335,7 +335,9 @@ pub async fn pump(mgr: &Manager, term: &mut Term<'_>, mut att: Attachment, esc: 
                 let Some(input) = input else { return End::Gone };
                 let data = match input {
                     Input::Break => {
-                        let note = match send_break(&att).await {
+                        // Boxed, like the menu below: rare, and every idle session
+                        // would otherwise carry their state inline.
+                        let note = match Box::pin(send_break(&att)).await {
                             Ok(()) => "BREAK sent".to_string(),
                             Err(e) => e,
                         };
@@ -365,7 +367,8 @@ pub async fn pump(mgr: &Manager, term: &mut Term<'_>, mut att: Attachment, esc: 
                             }
                         }
                         Piece::Command(c) => {
-                            if let Some(end) = command(mgr, term, &att, c, esc.unwrap_or(b'~')).await {
+                            let run = Box::pin(command(mgr, term, &att, c, esc.unwrap_or(b'~')));
+                            if let Some(end) = run.await {
                                 return end;
                             }
                         }
