@@ -2,7 +2,7 @@
 //! fake device: a pty for the data, with BREAK, settings and modem lines
 //! recorded and driven by the test. Clients speak real Telnet and RFC 2217 bytes.
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -75,24 +75,10 @@ impl Device for FakeDevice {
 
 /// A pty pair: (master, slave path). The slave is the console port's device.
 fn pty() -> (OwnedFd, PathBuf) {
-    let (mut m, mut s) = (0, 0);
-    let mut name = [0 as libc::c_char; 128];
-    let rc = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            name.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
+    let (master, slave, path) = lifeline::ports::sim::pty_pair().expect("a pty pair");
     // The slave stays open in the test too, so the master never sees a hang-up.
-    std::mem::forget(unsafe { OwnedFd::from_raw_fd(s) });
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    (unsafe { OwnedFd::from_raw_fd(m) }, PathBuf::from(path))
+    std::mem::forget(slave);
+    (master, path)
 }
 
 fn free_port() -> u16 {
@@ -306,6 +292,8 @@ async fn rfc2217_flow_control_suspend_holds_output_until_resume() {
     let rig = rig().await;
     let mut s = TcpStream::connect(rig.rfc2217).await.unwrap();
     s.write_all(&[255, 251, 44, 255, 253, 44]).await.unwrap();
+    let port = rig._app.ports.get("port01").unwrap();
+    wait_for("the session", || port.sessions().len() == 1).await;
     // FLOWCONTROL-SUSPEND, answered with 108.
     s.write_all(&[255, 250, 44, 8, 255, 240]).await.unwrap();
     read_until(&mut s, &[255, 250, 44, 108, 255, 240]).await;

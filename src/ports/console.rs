@@ -124,6 +124,18 @@ impl<'a> Term<'a> {
         }
     }
 
+    /// The next input: what was typed past the last prompt's line first.
+    async fn next(&mut self) -> Option<Input> {
+        if self.after_cr && self.pending.first() == Some(&b'\n') {
+            self.pending.remove(0);
+        }
+        if !self.pending.is_empty() {
+            self.after_cr = false;
+            return Some(Input::Data(Bytes::from(std::mem::take(&mut self.pending))));
+        }
+        self.input.recv().await
+    }
+
     pub async fn say(&mut self, text: &str) -> io::Result<()> {
         self.out.write(text.replace('\n', "\r\n").as_bytes()).await
     }
@@ -331,7 +343,7 @@ pub async fn pump(mgr: &Manager, term: &mut Term<'_>, mut att: Attachment, esc: 
                 }
                 Err(RecvError::Closed) => return End::Kicked("the port is closed".into()),
             },
-            input = term.input.recv() => {
+            input = term.next() => {
                 let Some(input) = input else { return End::Gone };
                 let data = match input {
                     Input::Break => {

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::serial::{self, Tty};
+use super::serial::{self, Tty, check};
 
 const PASSWORD: &str = "cisco";
 
@@ -254,45 +254,43 @@ pub struct Sim {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+/// A pty pair in raw mode: (master, non-blocking; slave; the slave's path).
+pub fn pty_pair() -> io::Result<(OwnedFd, OwnedFd, PathBuf)> {
+    let (mut m, mut s) = (0, 0);
+    let mut name = [0 as libc::c_char; 128];
+    check(unsafe {
+        libc::openpty(
+            &mut m,
+            &mut s,
+            name.as_mut_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    })?;
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        check(libc::tcgetattr(slave.as_raw_fd(), &mut t))?;
+        libc::cfmakeraw(&mut t);
+        check(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t))?;
+        let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        check(libc::fcntl(
+            master.as_raw_fd(),
+            libc::F_SETFL,
+            flags | libc::O_NONBLOCK,
+        ))?;
     }
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Ok((master, slave, PathBuf::from(path)))
 }
 
 impl Sim {
     /// Opens a pty pair, links `link` to its slave (in raw mode) and runs the
     /// router on its master, on the current runtime.
     pub fn spawn(hostname: &str, link: &Path) -> io::Result<Sim> {
-        let (mut m, mut s) = (0, 0);
-        let mut name = [0 as libc::c_char; 128];
-        check(unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                name.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        })?;
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            check(libc::tcgetattr(slave.as_raw_fd(), &mut t))?;
-            libc::cfmakeraw(&mut t);
-            check(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t))?;
-            let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
-            check(libc::fcntl(
-                master.as_raw_fd(),
-                libc::F_SETFL,
-                flags | libc::O_NONBLOCK,
-            ))?;
-        }
-        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let (master, slave, path) = pty_pair()?;
         let _ = std::fs::remove_file(link);
         std::os::unix::fs::symlink(&path, link)?;
         let master = Tty::from_fd(master)?;
