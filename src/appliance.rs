@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::host::interfaces::Interfaces;
 use crate::northbound::listeners::Listeners;
 use crate::northbound::netconf::Netconf;
+use crate::northbound::snmp::SnmpService;
 use crate::northbound::ssh::{self, SshServer};
 use crate::ports::serial::Opener;
 use crate::ports::{Manager, PortsService};
@@ -48,10 +49,14 @@ impl Appliance {
         let ssh = SshServer::new(ds.clone(), netconf, key, ports.clone());
         ports.set_ssh(ssh.clone());
         let rt = tokio::runtime::Handle::current();
+        let snmp = SnmpService::new(ds.clone(), &opts.state_dir, rt.clone())
+            .context("SNMP engine state")?;
+        crate::northbound::snmp::notify::watch_links(snmp.notifier(), ds.clone());
         let mut services: Vec<Box<dyn Service>> = vec![
             Box::new(Listeners::new(ssh, rt.clone())),
             Box::new(PortsService::new(ports.clone(), rt)),
             Box::new(Interfaces::new()),
+            Box::new(snmp),
         ];
         services.extend(opts.extra_services);
         let boot = BootOptions {

@@ -98,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
         println!("lifeline demo (state in {})", state_dir.display());
         println!("  NETCONF  ssh -p 10830 admin@127.0.0.1 -s netconf   (password admin)");
         println!("  SSH CLI  ssh -p 10022 admin@127.0.0.1");
-        println!("  SNMP     udp 127.0.0.1:10161                      (not yet implemented)");
+        println!(
+            "  SNMP     udp 127.0.0.1:10161                      community public; v3 user admin, SHA/AES, adminadmin"
+        );
         println!("  console  ports 1-4 (simulated routers, login cisco/cisco):");
         println!(
             "           ssh -p 10022 admin:port01@127.0.0.1   or  ssh -p 13001 admin@127.0.0.1"

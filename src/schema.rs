@@ -39,6 +39,7 @@ const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("lifeline-power", &[]),
     ("lifeline-uplinks", &[]),
     ("lifeline-auto-response", &[]),
+    ("lifeline-snmp", &[]),
 ];
 
 #[derive(Debug, thiserror::Error)]

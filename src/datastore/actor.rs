@@ -339,7 +339,8 @@ impl Actor {
 
     /// The access policy of a session's user.
     pub fn policy(&self, session: &Session) -> Policy {
-        if session.face == Face::System {
+        // SNMP requests were checked by VACM, SNMP's own access control.
+        if matches!(session.face, Face::System | Face::Snmp) {
             return Policy::unrestricted();
         }
         Policy::for_user(&self.running, &session.user)
@@ -650,6 +651,25 @@ impl Actor {
         }
         if wanted("/ietf-yang-library:") {
             add_yang_library(&mut op, self.ctx);
+        }
+        op
+    }
+
+    /// The running configuration with the live state under the given top-level
+    /// nodes, unfiltered by NACM (the SNMP agent's snapshot, which VACM guards).
+    pub fn operational_tops(&self, tops: &[&str]) -> Tree {
+        let mut op = tree::dup(&self.running);
+        for svc in &self.services {
+            for root in svc.state_roots() {
+                if tops.iter().any(|t| root.starts_with(t)) {
+                    let entries = svc.state(&StateQuery {
+                        path: root,
+                        after: None,
+                        limit: None,
+                    });
+                    add_entries(&mut op, &entries);
+                }
+            }
         }
         op
     }

@@ -26,6 +26,36 @@ pub fn path(node: &DataNodeRef<'_>) -> String {
     }
 }
 
+/// The value of the descendant leaf at `rel` (names separated by `/`).
+pub fn leaf(node: &DataNodeRef<'_>, rel: &str) -> Option<String> {
+    let mut cur = node.clone();
+    for name in rel.split('/') {
+        cur = cur.children().find(|c| c.schema().name() == name)?;
+    }
+    cur.value_canonical()
+}
+
+/// The values of the descendant leaf-list (or leaves of a list) at `rel`.
+pub fn leaves(node: &DataNodeRef<'_>, rel: &str) -> Vec<String> {
+    let (parent, name) = match rel.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, rel),
+    };
+    let mut cur = node.clone();
+    if let Some(p) = parent {
+        for n in p.split('/') {
+            match cur.children().find(|c| c.schema().name() == n) {
+                Some(c) => cur = c,
+                None => return Vec::new(),
+            }
+        }
+    }
+    cur.children()
+        .filter(|c| c.schema().name() == name)
+        .filter_map(|c| c.value_canonical())
+        .collect()
+}
+
 /// An empty tree of the context.
 pub fn empty(ctx: &'static Context) -> Tree {
     DataTree::new(ctx)

@@ -3,6 +3,7 @@ pub mod cli;
 pub mod limits;
 pub mod listeners;
 pub mod netconf;
+pub mod snmp;
 pub mod ssh;
 
 use crate::datastore::Session;

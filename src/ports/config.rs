@@ -100,14 +100,7 @@ pub struct PortConfig {
     pub alerts: Vec<Alert>,
 }
 
-/// The value of the descendant leaf at `rel` (names separated by `/`).
-pub fn leaf(node: &DataNodeRef<'_>, rel: &str) -> Option<String> {
-    let mut cur = node.clone();
-    for name in rel.split('/') {
-        cur = cur.children().find(|c| c.schema().name() == name)?;
-    }
-    cur.value_canonical()
-}
+pub use crate::datastore::tree::leaf;
 
 fn children<'a>(node: &DataNodeRef<'a>, name: &str) -> Vec<DataNodeRef<'a>> {
     node.children()
