@@ -536,10 +536,7 @@ impl Agent {
                 None if ctx.version == message::V1 => {
                     return error(pdu, ErrorStatus::NoSuchName, i + 1, pdu.varbinds.clone());
                 }
-                None if Self::readable(ctx, oid)
-                    && oid.0.len() > 1
-                    && snap.has_subtree(&oid.0[..oid.0.len() - 1]) =>
-                {
+                None if Self::readable(ctx, oid) && snap.is_instance_of_type(oid) => {
                     Value::NoSuchInstance
                 }
                 None => Value::NoSuchObject,

@@ -3,7 +3,7 @@
 //! operational datastore is turned into one ordered map of OIDs. GET is a map
 //! lookup, GETNEXT a range query, so walks cross tables and MIBs in
 //! lexicographic order by construction.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use yang5::data::{Data, DataNodeRef};
@@ -149,6 +149,9 @@ pub struct Writable {
 pub struct Snapshot {
     pub objects: BTreeMap<Oid, Cell>,
     pub writable: HashMap<Oid, Writable>,
+    /// The OIDs of the object types served (scalars and columns, without
+    /// instance), present even when a table is empty.
+    pub types: HashSet<Vec<u32>>,
 }
 
 impl Snapshot {
@@ -162,17 +165,18 @@ impl Snapshot {
             .range((Bound::Excluded(oid.clone()), Bound::Unbounded))
     }
 
-    /// Whether any object lies under `prefix` (noSuchObject vs noSuchInstance).
-    pub fn has_subtree(&self, prefix: &[u32]) -> bool {
-        let start = Oid(prefix.to_vec());
-        self.objects
-            .range(start..)
-            .next()
-            .is_some_and(|(o, _)| o.starts_with(prefix))
+    /// Whether `oid` names an instance of an object type we serve (so a miss
+    /// is noSuchInstance rather than noSuchObject).
+    pub fn is_instance_of_type(&self, oid: &Oid) -> bool {
+        (1..oid.0.len()).any(|l| self.types.contains(&oid.0[..l]))
     }
 
     pub fn insert(&mut self, oid: Oid, cell: Cell) {
         self.objects.insert(oid, cell);
+    }
+
+    pub fn add_type(&mut self, oid: &[u32]) {
+        self.types.insert(oid.to_vec());
     }
 }
 
@@ -316,6 +320,7 @@ fn nodes<'a>(t: &'a Tree, xpath: &str) -> Vec<DataNodeRef<'a>> {
 /// Adds the declared scalars and tables, as the operational tree `t` has them.
 pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table]) {
     for s in scalars {
+        snap.add_type(s.oid);
         let oid = Oid(s.oid.to_vec()).child(&[0]);
         let found = nodes(t, s.path);
         let value = match s.conv {
@@ -344,6 +349,11 @@ pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table])
         }
     }
     for table in tables {
+        for c in table.columns {
+            let mut ty = table.entry.to_vec();
+            ty.push(c.id);
+            snap.add_type(&ty);
+        }
         for node in nodes(t, table.list) {
             let Some(index) = row_index(&node, table.index) else {
                 continue;

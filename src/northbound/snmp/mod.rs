@@ -5,6 +5,7 @@ pub mod agent;
 pub mod ber;
 pub mod catalog;
 pub mod config;
+pub mod fuzz;
 pub mod message;
 pub mod mib;
 pub mod notify;
@@ -207,6 +208,7 @@ impl Shared {
     fn add_own(&self, snap: &mut Snapshot) {
         let v = |v: Value| Cell::Value(v);
         let o = |s: &[u32]| Oid(s.to_vec());
+        let before: std::collections::HashSet<Oid> = snap.objects.keys().cloned().collect();
         let sys = catalog::SYSTEM;
         snap.insert(o(sys).child(&[1, 0]), v(Value::octets(&self.sys_descr)));
         snap.insert(
@@ -243,6 +245,16 @@ impl Shared {
             engine.child(&[4, 0]),
             v(Value::Integer(agent::MAX_MESSAGE as i32)),
         );
+        // The types of these objects: scalars drop `.0`, sysORTable rows their index.
+        let own: Vec<Vec<u32>> = snap
+            .objects
+            .keys()
+            .filter(|k| !before.contains(k))
+            .map(|k| k.0[..k.0.len() - 1].to_vec())
+            .collect();
+        for t in own {
+            snap.add_type(&t);
+        }
     }
 
     async fn serve(self: Arc<Self>, sock: Arc<UdpSocket>) {
