@@ -54,8 +54,9 @@ impl Appliance {
         crate::northbound::snmp::notify::watch_links(snmp.notifier(), ds.clone());
         let mut services: Vec<Box<dyn Service>> = vec![
             Box::new(Listeners::new(ssh, rt.clone())),
-            Box::new(PortsService::new(ports.clone(), rt)),
+            Box::new(PortsService::new(ports.clone(), rt.clone())),
             Box::new(Interfaces::new()),
+            Box::new(crate::host::resources::HostResources::new(&rt)),
             Box::new(snmp),
         ];
         services.extend(opts.extra_services);

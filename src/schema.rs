@@ -40,6 +40,7 @@ const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("lifeline-uplinks", &[]),
     ("lifeline-auto-response", &[]),
     ("lifeline-snmp", &[]),
+    ("lifeline-host", &[]),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! The host the appliance runs on, as the model shows it.
 pub mod interfaces;
+pub mod resources;
 
 /// When the host booted, as a YANG date-and-time (counters restart then).
 pub fn boot_time() -> String {

@@ -1,5 +1,5 @@
 //! Every MIB object the agent serves from the model, declared as data: the
-//! standard MIBs (SNMPv2-MIB, IF-MIB, RS-232-MIB, UPS-MIB) and LIFELINE-MIB
+//! standard MIBs (SNMPv2-MIB, IF-MIB, HOST-RESOURCES-MIB, RS-232-MIB, UPS-MIB) and LIFELINE-MIB
 //! (`mibs/LIFELINE-MIB.txt`). The agent's own objects (sysUpTime, counters,
 //! the engine) are added by the agent itself.
 use super::mib::{Column, Conv, Index, Scalar, Table, col, rw};
@@ -143,6 +143,35 @@ pub const SCALARS: &[Scalar] = &[
         write: None,
         default: None,
     },
+    // HOST-RESOURCES-MIB system and memory size.
+    Scalar {
+        oid: &[1, 3, 6, 1, 2, 1, 25, 1, 1],
+        path: "/lifeline-host:host-resources/uptime",
+        conv: Conv::Ticks,
+        write: None,
+        default: None,
+    },
+    Scalar {
+        oid: &[1, 3, 6, 1, 2, 1, 25, 1, 2],
+        path: "/lifeline-host:host-resources/current-time",
+        conv: Conv::DateAndTime,
+        write: None,
+        default: None,
+    },
+    Scalar {
+        oid: &[1, 3, 6, 1, 2, 1, 25, 1, 6],
+        path: "/lifeline-host:host-resources/processes",
+        conv: Conv::Gauge,
+        write: None,
+        default: None,
+    },
+    Scalar {
+        oid: &[1, 3, 6, 1, 2, 1, 25, 2, 2],
+        path: "/lifeline-host:host-resources/memory-size",
+        conv: Conv::Int,
+        write: None,
+        default: None,
+    },
     // LIFELINE-MIB llActiveUplink, llTunnelUp.
     Scalar {
         oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 3, 2],
@@ -234,6 +263,48 @@ pub const TABLES: &[Table] = &[
         list: IF_STATE,
         index: &[Index::Int("if-index")],
         columns: IFX_COLUMNS,
+    },
+    // HOST-RESOURCES-MIB hrStorageTable, hrDeviceTable (processors), hrProcessorTable.
+    Table {
+        entry: e(&[1, 3, 6, 1, 2, 1, 25, 2, 3, 1]),
+        list: "/lifeline-host:host-resources/storage",
+        index: &[Index::Int("index")],
+        columns: &[
+            col(1, "index", Conv::Int),
+            col(
+                2,
+                "kind",
+                Conv::OidEnum(&[
+                    ("ram", &[1, 3, 6, 1, 2, 1, 25, 2, 1, 2]),
+                    ("virtual-memory", &[1, 3, 6, 1, 2, 1, 25, 2, 1, 3]),
+                    ("fixed-disk", &[1, 3, 6, 1, 2, 1, 25, 2, 1, 4]),
+                ]),
+            ),
+            col(3, "description", Conv::Str),
+            col(4, "allocation-unit", Conv::Int),
+            col(5, "size", Conv::Int),
+            col(6, "used", Conv::Int),
+        ],
+    },
+    Table {
+        entry: e(&[1, 3, 6, 1, 2, 1, 25, 3, 2, 1]),
+        list: "/lifeline-host:host-resources/processor",
+        index: &[Index::Int("index")],
+        columns: &[
+            col(1, "index", Conv::Int),
+            col(2, "", Conv::ConstOid(&[1, 3, 6, 1, 2, 1, 25, 3, 1, 3])),
+            col(3, "description", Conv::Str),
+            col(5, "", Conv::Const(2)),
+        ],
+    },
+    Table {
+        entry: e(&[1, 3, 6, 1, 2, 1, 25, 3, 3, 1]),
+        list: "/lifeline-host:host-resources/processor",
+        index: &[Index::Int("index")],
+        columns: &[
+            col(1, "", Conv::ConstOid(&[0, 0])),
+            col(2, "load", Conv::Int),
+        ],
     },
     // RS-232-MIB: rs232PortTable, rs232AsyncPortTable, the signal tables.
     Table {

@@ -53,6 +53,10 @@ pub enum Conv {
     ConstOid(&'static [u32]),
     /// The number of nodes the scalar's path selects, as INTEGER.
     Count,
+    /// Decimal seconds as TimeTicks (hundredths).
+    Ticks,
+    /// An enumeration by YANG name as an OBJECT IDENTIFIER (hrStorageType).
+    OidEnum(&'static [(&'static str, &'static [u32])]),
 }
 
 /// One column of a table: a leaf relative to the list entry.
@@ -210,6 +214,10 @@ pub fn to_snmp(conv: Conv, v: &str) -> Option<Value> {
         Conv::Const(i) => Value::Integer(i),
         Conv::ConstOid(o) => Value::ObjectId(Oid(o.to_vec())),
         Conv::Count => return None,
+        Conv::Ticks => {
+            Value::TimeTicks((v.parse::<f64>().ok()? * 100.0).clamp(0.0, u32::MAX as f64) as u32)
+        }
+        Conv::OidEnum(map) => Value::ObjectId(Oid(map.iter().find(|(n, _)| *n == v)?.1.to_vec())),
     })
 }
 

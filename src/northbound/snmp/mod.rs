@@ -42,6 +42,7 @@ const TOPS: &[&str] = &[
     "/lifeline-power:",
     "/lifeline-uplinks:",
     "/lifeline-auto-response:",
+    "/lifeline-host:",
 ];
 
 /// The engine's identity kept across restarts: a generated engine ID and the
@@ -395,6 +396,10 @@ const SYS_OR: &[(&[u32], &str)] = &[
     (
         &[1, 3, 6, 1, 6, 3, 15, 2, 1, 1],
         "SNMP-USER-BASED-SM-MIB: USM statistics",
+    ),
+    (
+        &[1, 3, 6, 1, 2, 1, 25],
+        "HOST-RESOURCES-MIB: processors, memory, storage",
     ),
     (&[1, 3, 6, 1, 2, 1, 10, 33], "RS-232-MIB: the console ports"),
     (&[1, 3, 6, 1, 2, 1, 33], "UPS-MIB: the first UPS"),

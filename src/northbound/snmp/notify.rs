@@ -84,7 +84,7 @@ fn clip(s: &str) -> String {
 struct Inner {
     agent: Arc<Agent>,
     sock: tokio::sync::OnceCell<Arc<UdpSocket>>,
-    pending: Mutex<HashMap<i32, oneshot::Sender<()>>>,
+    pending: Mutex<HashMap<i32, oneshot::Sender<Vec<u8>>>>,
     next_id: AtomicI32,
     rt: tokio::runtime::Handle,
 }
@@ -191,7 +191,7 @@ impl Notifier {
                         if let Some(id) = response_id(&buf[..n])
                             && let Some(tx) = inner.pending.lock().unwrap().remove(&id)
                         {
-                            let _ = tx.send(());
+                            let _ = tx.send(buf[..n].to_vec());
                         }
                     }
                 });
@@ -282,16 +282,18 @@ impl Notifier {
             Params::V2c(_) => message::encode_community(message::V2C, &community(), &pdu),
             Params::Usm { user, level } => {
                 if inform {
-                    // A v3 inform needs the receiver's engine (discovery) and
-                    // keys localized to it; sent as a trap instead.
-                    tracing::debug!("snmp: v3 informs are sent as traps");
+                    self.v3_inform(&sock, rt, t, user, *level, pdu).await;
+                    return;
                 }
-                let mut p = pdu.clone();
-                p.kind = PduType::TrapV2;
                 let Some(u) = cfg.users.get(user.as_bytes()) else {
                     return;
                 };
-                let Some(b) = v3_message(agent, rt, u, *level, id, &p) else {
+                let ours = Authority {
+                    engine: &rt.engine_id,
+                    boots: agent.boots,
+                    time: agent.engine_time(),
+                };
+                let Some(b) = v3_message(u, *level, &pdu, &rt.engine_id, &ours) else {
                     return;
                 };
                 let _ = sock.send_to(&b, t.addr).await;
@@ -304,42 +306,163 @@ impl Notifier {
             let _ = sock.send_to(&bytes, t.addr).await;
             return;
         }
+        if self
+            .exchange(&sock, t, id, || bytes.clone())
+            .await
+            .is_none()
+        {
+            agent.count(Stat::InformsUnacknowledged);
+            tracing::info!("snmp: inform {} to {} not acknowledged", n.trap_oid, t.name);
+        }
+    }
+
+    /// Sends what `make` builds until an answer with this id comes, as the
+    /// target's timeout and retries say.
+    async fn exchange(
+        &self,
+        sock: &UdpSocket,
+        t: &Target,
+        id: i32,
+        mut make: impl FnMut() -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
         let wait = Duration::from_millis(t.timeout_cs.max(1) as u64 * 10);
         for _ in 0..=t.retries {
             let (tx, rx) = oneshot::channel();
             self.inner.pending.lock().unwrap().insert(id, tx);
-            let _ = sock.send_to(&bytes, t.addr).await;
-            if tokio::time::timeout(wait, rx).await.is_ok() {
-                return;
+            let _ = sock.send_to(&make(), t.addr).await;
+            if let Ok(Ok(answer)) = tokio::time::timeout(wait, rx).await {
+                return Some(answer);
             }
         }
         self.inner.pending.lock().unwrap().remove(&id);
-        agent.count(Stat::InformsUnacknowledged);
-        tracing::info!("snmp: inform {} to {} not acknowledged", n.trap_oid, t.name);
+        None
+    }
+
+    /// A v3 inform: the receiver is the authoritative engine, so it is
+    /// discovered first (RFC 3414 4) and the user's keys are those configured
+    /// for that engine under `usm/remote`.
+    async fn v3_inform(
+        &self,
+        sock: &UdpSocket,
+        rt: &Runtime,
+        t: &Target,
+        user: &str,
+        level: Level,
+        pdu: Pdu,
+    ) {
+        let agent = &self.inner.agent;
+        agent.count(Stat::TrapsSent);
+        let probe_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
+        let probe = discovery_probe(probe_id);
+        let Some(report) = self.exchange(sock, t, probe_id, || probe.clone()).await else {
+            agent.count(Stat::InformsUnacknowledged);
+            tracing::info!("snmp: {} did not answer engine discovery", t.name);
+            return;
+        };
+        let Ok(message::Message::V3(m)) = message::decode(&report) else {
+            return;
+        };
+        let (engine, boots, time) = (
+            m.usm.engine_id.to_vec(),
+            m.usm.boots as u32,
+            m.usm.time as u32,
+        );
+        let Some(u) = rt
+            .config
+            .remote_users
+            .get(&engine)
+            .and_then(|users| users.get(user.as_bytes()))
+        else {
+            agent.count(Stat::InformsUnacknowledged);
+            tracing::info!(
+                "snmp: no user {user} for engine {} of {} (usm/remote)",
+                usm::to_hex(&engine),
+                t.name
+            );
+            return;
+        };
+        let found = std::time::Instant::now();
+        let id = pdu.request_id;
+        let ok = self
+            .exchange(sock, t, id, || {
+                let remote = Authority {
+                    engine: &engine,
+                    boots,
+                    time: time.saturating_add(found.elapsed().as_secs() as u32),
+                };
+                v3_message(u, level, &pdu, &rt.engine_id, &remote).unwrap_or_default()
+            })
+            .await;
+        if ok.is_none() {
+            agent.count(Stat::InformsUnacknowledged);
+            tracing::info!("snmp: v3 inform to {} not acknowledged", t.name);
+        }
     }
 }
 
-/// A v3 message from the local (authoritative) engine, as traps are.
+/// The authoritative engine of a v3 message: us for traps, the receiver for informs.
+struct Authority<'a> {
+    engine: &'a [u8],
+    boots: u32,
+    time: u32,
+}
+
+/// A noAuthNoPriv request with no engine ID, which any engine answers with a
+/// Report carrying its engine ID, boots and time.
+fn discovery_probe(id: i32) -> Vec<u8> {
+    let get = Pdu {
+        kind: PduType::Get,
+        request_id: id,
+        error_status: 0,
+        error_index: 0,
+        varbinds: Vec::new(),
+    };
+    let scoped = message::encode_scoped(b"", b"", &get);
+    message::encode_v3(&V3Out {
+        msg_id: id,
+        max_size: super::agent::MAX_MESSAGE as i32,
+        flags: message::FLAG_REPORTABLE,
+        engine_id: b"",
+        boots: 0,
+        time: 0,
+        user: b"",
+        auth_len: 0,
+        privacy: b"",
+        data: &scoped,
+    })
+    .0
+}
+
+/// A v3 notification message with USM.
 fn v3_message(
-    agent: &Agent,
-    rt: &Runtime,
     user: &super::config::User,
     level: Level,
-    msg_id: i32,
     pdu: &Pdu,
+    context_engine: &[u8],
+    auth_engine: &Authority<'_>,
 ) -> Option<Vec<u8>> {
     if level > user.level() {
         return None;
     }
-    let scoped = message::encode_scoped(&rt.engine_id, b"", pdu);
-    let time = agent.engine_time();
-    let mut flags = 0;
+    let scoped = message::encode_scoped(context_engine, b"", pdu);
+    let mut flags = if pdu.kind == PduType::Inform {
+        message::FLAG_REPORTABLE
+    } else {
+        0
+    };
     let mut salt = [0u8; 8];
     let data = match (&user.privacy, level) {
         (Some((proto, key)), Level::AuthPriv) => {
             flags |= FLAG_PRIV;
             salt = rand::random();
-            usm::encrypt(*proto, key, agent.boots, time, salt, &scoped)
+            usm::encrypt(
+                *proto,
+                key,
+                auth_engine.boots,
+                auth_engine.time,
+                salt,
+                &scoped,
+            )
         }
         _ => scoped,
     };
@@ -348,12 +471,12 @@ fn v3_message(
         flags |= FLAG_AUTH;
     }
     let (mut out, off) = message::encode_v3(&V3Out {
-        msg_id,
+        msg_id: pdu.request_id,
         max_size: super::agent::MAX_MESSAGE as i32,
         flags,
-        engine_id: &rt.engine_id,
-        boots: agent.boots,
-        time,
+        engine_id: auth_engine.engine,
+        boots: auth_engine.boots,
+        time: auth_engine.time,
         user: user.name.as_bytes(),
         auth_len: auth.map_or(0, |(p, _)| p.mac_len()),
         privacy: if flags & FLAG_PRIV != 0 { &salt } else { &[] },
@@ -366,10 +489,12 @@ fn v3_message(
     Some(out)
 }
 
-/// The request-id of a v2c Response (an inform's acknowledgement).
+/// What an answer answers: a v2c Response's request-id, a v3 message's msgID
+/// (the notifier uses the same number for both).
 fn response_id(b: &[u8]) -> Option<i32> {
     match message::decode(b).ok()? {
         message::Message::Community(c) if c.pdu.kind == PduType::Response => Some(c.pdu.request_id),
+        message::Message::V3(m) => Some(m.msg_id),
         _ => None,
     }
 }
