@@ -251,7 +251,10 @@ impl russh::server::Handler for Conn {
         let handle = session.handle();
         tokio::spawn(async move {
             let id = channel.id();
-            if let Some(status) = channel_task(channel, server, user, peer, role, target).await {
+            let exit = (handle.clone(), id);
+            if let Some(status) =
+                channel_task(channel, server, user, peer, role, target, exit).await
+            {
                 let _ = handle.exit_status_request(id, status).await;
             }
             let _ = handle.eof(id).await;
@@ -342,6 +345,7 @@ async fn channel_task(
     peer: SocketAddr,
     role: Role,
     target: Option<String>,
+    exit: (russh::server::Handle, ChannelId),
 ) -> Option<u32> {
     let mut pty = false;
     let source = Some(peer.ip().to_string());
@@ -396,11 +400,17 @@ async fn channel_task(
                     .with_ports(server.ports.clone());
                 let status = match msg {
                     ChannelMsg::Exec { command, .. } => {
-                        shell::exec(stream, cli, &String::from_utf8_lossy(&command)).await
+                        shell::exec(&mut stream, cli, &String::from_utf8_lossy(&command)).await
                     }
-                    _ if pty => shell::interactive(stream, cli, server.cli_limits.idle()).await,
-                    _ => shell::batch(stream, cli).await,
+                    _ if pty => {
+                        shell::interactive(&mut stream, cli, server.cli_limits.idle()).await
+                    }
+                    _ => shell::batch(&mut stream, cli).await,
                 };
+                // The exit status goes out before the stream is dropped: dropping
+                // it closes the channel, and a close first loses the status.
+                let _ = exit.0.exit_status_request(exit.1, status).await;
+                drop(stream);
                 session_event(
                     &server.ds.events,
                     EventKind::ManagementSessionEnd,
@@ -408,7 +418,7 @@ async fn channel_task(
                     vec![],
                 );
                 server.ds.post(move |a| a.session_end(&session));
-                return Some(status);
+                return None;
             }
             ChannelMsg::RequestSubsystem { .. }
             | ChannelMsg::RequestShell { .. }
