@@ -4,14 +4,15 @@
 //! the engine) are added by the agent itself.
 use super::mib::{Column, Conv, Index, Scalar, Table, col, rw};
 
-/// LIFELINE-MIB's root: netSnmpPlaypen.5433, until the project has an IANA number.
-pub const ENTERPRISE: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433];
+/// LIFELINE-MIB's root: netSnmpPlaypen.5433 (NET-SNMP-MIB: netSnmpPlaypen is
+/// 1.3.6.1.4.1.8072.9999.9999), until the project has an IANA number.
+pub const ENTERPRISE: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433];
 /// sysObjectID: lifelineProducts.llAppliance.
-pub const SYS_OBJECT_ID: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 3, 1];
+pub const SYS_OBJECT_ID: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 3, 1];
 /// Notifications: lifelineNotifications.N, N the event kind's number.
-pub const NOTIFICATIONS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 0];
+pub const NOTIFICATIONS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 0];
 /// llEventObjects, the varbinds of every notification.
-pub const EVENT_OBJECTS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 5];
+pub const EVENT_OBJECTS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 5];
 
 pub const SYSTEM: &[u32] = &[1, 3, 6, 1, 2, 1, 1];
 pub const SYS_NAME: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 5, 0];
@@ -174,14 +175,14 @@ pub const SCALARS: &[Scalar] = &[
     },
     // LIFELINE-MIB llActiveUplink, llTunnelUp.
     Scalar {
-        oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 3, 2],
+        oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 3, 2],
         path: "/lifeline-uplinks:uplinks/state/active-uplink",
         conv: Conv::Str,
         write: None,
         default: Some(""),
     },
     Scalar {
-        oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 3, 3],
+        oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 3, 3],
         path: "/lifeline-uplinks:uplinks/state/tunnel-up",
         conv: Conv::Truth,
         write: None,
@@ -238,7 +239,7 @@ macro_rules! signal_table {
 
 const RS232_IN_SIG: &[u32] = &[1, 3, 6, 1, 2, 1, 10, 33, 5, 1];
 const RS232_OUT_SIG: &[u32] = &[1, 3, 6, 1, 2, 1, 10, 33, 6, 1];
-const LL_DEVICE: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 2, 1, 1];
+const LL_DEVICE: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 2, 1, 1];
 
 macro_rules! driver_table {
     ($case:expr, $code:expr) => {
@@ -368,7 +369,7 @@ pub const TABLES: &[Table] = &[
     },
     // LIFELINE-MIB llPortTable.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 1, 1, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 1, 1, 1]),
         list: PORTS,
         index: &[Index::Int("number")],
         columns: &[
@@ -399,7 +400,7 @@ pub const TABLES: &[Table] = &[
     },
     // llSessionTable.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 1, 2, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 1, 2, 1]),
         list: "/lifeline-ports:ports/port/state/session",
         index: &[Index::ParentInt("number"), Index::Int("id")],
         columns: &[
@@ -442,7 +443,7 @@ pub const TABLES: &[Table] = &[
     driver_table!("/lifeline-power:power/device[powerman]", 3),
     // llOutletTable, with its control column.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 2, 2, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 2, 2, 1]),
         list: "/lifeline-power:power/device/outlet",
         index: &[Index::ParentStr("name"), Index::Str("id")],
         columns: &[
@@ -462,7 +463,7 @@ pub const TABLES: &[Table] = &[
     },
     // llUpsTable.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 2, 3, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 2, 3, 1]),
         list: "/lifeline-power:power/device/ups",
         index: &[Index::ParentStr("name")],
         columns: &[
@@ -476,7 +477,7 @@ pub const TABLES: &[Table] = &[
     },
     // llUplinkTable.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 3, 1, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 3, 1, 1]),
         list: "/lifeline-uplinks:uplinks/uplink",
         index: &[Index::Str("name")],
         columns: &[
@@ -502,7 +503,7 @@ pub const TABLES: &[Table] = &[
     },
     // llRuleTable.
     Table {
-        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 5433, 1, 4, 1, 1]),
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 4, 1, 1]),
         list: "/lifeline-auto-response:auto-response/rule",
         index: &[Index::Str("name")],
         columns: &[

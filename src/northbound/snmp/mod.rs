@@ -404,7 +404,7 @@ const SYS_OR: &[(&[u32], &str)] = &[
     (&[1, 3, 6, 1, 2, 1, 10, 33], "RS-232-MIB: the console ports"),
     (&[1, 3, 6, 1, 2, 1, 33], "UPS-MIB: the first UPS"),
     (
-        &[1, 3, 6, 1, 4, 1, 8072, 9999, 5433],
+        &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433],
         "LIFELINE-MIB: consoles, power, uplinks, rules",
     ),
 ];

@@ -569,7 +569,10 @@ mod tests {
             vec![("pattern".into(), "x".into())],
         );
         let n = Notification::event(&e);
-        assert_eq!(n.trap_oid.to_string(), "1.3.6.1.4.1.8072.9999.5433.0.13");
+        assert_eq!(
+            n.trap_oid.to_string(),
+            "1.3.6.1.4.1.8072.9999.9999.5433.0.13"
+        );
         assert_eq!(n.varbinds[0].1, Value::Integer(5));
         assert_eq!(n.varbinds[3].1, Value::octets("pattern=x"));
     }
