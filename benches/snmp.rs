@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lifeline::northbound::snmp::agent::{Seal, seal};
 use lifeline::northbound::snmp::ber::{Oid, Value};
-use lifeline::northbound::snmp::message::{
-    self, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType, V3Out,
-};
+use lifeline::northbound::snmp::config::{Level, User};
+use lifeline::northbound::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType, V3Out};
 use lifeline::northbound::snmp::usm::{self, AuthProto, PrivProto};
 
 const WINDOW: usize = 32;
@@ -50,23 +50,22 @@ fn get_pdu(id: i32) -> Pdu {
 
 fn v3_request(v3: &V3, id: i32, salt: u64) -> Vec<u8> {
     let scoped = message::encode_scoped(&v3.engine, b"", &get_pdu(id));
-    let salt = salt.to_be_bytes();
-    let enc = usm::encrypt(PrivProto::Aes128, &v3.key, v3.boots, v3.time, salt, &scoped);
-    let (mut out, off) = message::encode_v3(&V3Out {
+    let user = User {
+        name: "admin".into(),
+        auth: Some((AuthProto::Sha1, v3.key.clone())),
+        privacy: Some((PrivProto::Aes128, v3.key.clone())),
+    };
+    let s = Seal {
+        user: &user,
+        level: Level::AuthPriv,
         msg_id: id,
-        max_size: 65507,
-        flags: FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE,
-        engine_id: &v3.engine,
+        flags: FLAG_REPORTABLE,
+        engine: &v3.engine,
         boots: v3.boots,
         time: v3.time,
-        user: b"admin",
-        auth_len: 12,
-        privacy: &salt,
-        data: &enc,
-    });
-    let mac = AuthProto::Sha1.mac(&v3.key, &out);
-    out[off..off + 12].copy_from_slice(&mac);
-    out
+        salt: salt.to_be_bytes(),
+    };
+    seal(&s, &scoped)
 }
 
 /// The id a response answers: the request-id (v2c) or msgID (v3).

@@ -431,37 +431,23 @@ impl Agent {
                 max_size,
             } => {
                 let scoped = message::encode_scoped(&rt.engine_id, context_name, pdu);
-                let time = self.engine_time();
-                let mut flags = 0;
-                let mut salt = [0u8; 8];
-                let data = match (&user.privacy, *level) {
-                    (Some((proto, key)), Level::AuthPriv) => {
-                        flags |= FLAG_PRIV;
-                        salt = self.next_salt(*proto);
-                        usm::encrypt(*proto, key, self.boots, time, salt, &scoped)
-                    }
-                    _ => scoped,
+                let salt = match &user.privacy {
+                    Some((proto, _)) => self.next_salt(*proto),
+                    None => [0; 8],
                 };
-                let auth = user.auth.as_ref().filter(|_| *level >= Level::AuthNoPriv);
-                if auth.is_some() {
-                    flags |= FLAG_AUTH;
-                }
-                let (mut out, off) = message::encode_v3(&V3Out {
-                    msg_id: *msg_id,
-                    max_size: MAX_MESSAGE as i32,
-                    flags,
-                    engine_id: &rt.engine_id,
-                    boots: self.boots,
-                    time,
-                    user: user.name.as_bytes(),
-                    auth_len: auth.map_or(0, |(p, _)| p.mac_len()),
-                    privacy: if flags & FLAG_PRIV != 0 { &salt } else { &[] },
-                    data: &data,
-                });
-                if let Some((proto, key)) = auth {
-                    let mac = proto.mac(key, &out);
-                    out[off..off + mac.len()].copy_from_slice(&mac);
-                }
+                let out = seal(
+                    &Seal {
+                        user,
+                        level: *level,
+                        msg_id: *msg_id,
+                        flags: 0,
+                        engine: &rt.engine_id,
+                        boots: self.boots,
+                        time: self.engine_time(),
+                        salt,
+                    },
+                    &scoped,
+                );
                 (out.len() <= *max_size).then_some(out)
             }
         }
@@ -677,6 +663,59 @@ impl Agent {
         let rt = self.runtime.read().unwrap().clone();
         self.wrap(&rt, &job.reply, &pdu)
     }
+}
+
+/// How to secure an outgoing v3 message: the user and level, and the
+/// authoritative engine (us for responses and traps, the receiver for informs).
+pub struct Seal<'a> {
+    pub user: &'a User,
+    pub level: Level,
+    pub msg_id: i32,
+    /// Flags besides auth and priv (reportable, for informs).
+    pub flags: u8,
+    pub engine: &'a [u8],
+    pub boots: u32,
+    pub time: u32,
+    /// The privacy salt (msgPrivacyParameters), unused without privacy.
+    pub salt: [u8; 8],
+}
+
+/// A v3 message around a ScopedPDU: encrypted and authenticated as the user's
+/// keys and the level say (RFC 3414 3.1).
+pub fn seal(s: &Seal<'_>, scoped: &[u8]) -> Vec<u8> {
+    let mut flags = s.flags;
+    let data = match (&s.user.privacy, s.level) {
+        (Some((proto, key)), Level::AuthPriv) => {
+            flags |= FLAG_PRIV;
+            usm::encrypt(*proto, key, s.boots, s.time, s.salt, scoped)
+        }
+        _ => scoped.to_vec(),
+    };
+    let auth = s
+        .user
+        .auth
+        .as_ref()
+        .filter(|_| s.level >= Level::AuthNoPriv);
+    if auth.is_some() {
+        flags |= FLAG_AUTH;
+    }
+    let (mut out, off) = message::encode_v3(&V3Out {
+        msg_id: s.msg_id,
+        max_size: MAX_MESSAGE as i32,
+        flags,
+        engine_id: s.engine,
+        boots: s.boots,
+        time: s.time,
+        user: s.user.name.as_bytes(),
+        auth_len: auth.map_or(0, |(p, _)| p.mac_len()),
+        privacy: if flags & FLAG_PRIV != 0 { &s.salt } else { &[] },
+        data: &data,
+    });
+    if let Some((proto, key)) = auth {
+        let mac = proto.mac(key, &out);
+        out[off..off + mac.len()].copy_from_slice(&mac);
+    }
+    out
 }
 
 fn error(req: &Pdu, status: ErrorStatus, index: usize, varbinds: Vec<(Oid, Value)>) -> Pdu {

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
-use super::agent::{Agent, Runtime, Stat};
+use super::agent::{Agent, Runtime, Seal, Stat};
 use super::ber::{Oid, Value};
 use super::catalog;
 use super::config::{Level, MODEL_USM, MODEL_V1, MODEL_V2C, Params, Target};
-use super::message::{self, FLAG_AUTH, FLAG_PRIV, Pdu, PduType, TrapV1, V3Out};
+use super::message::{self, Pdu, PduType, TrapV1, V3Out};
 use super::usm;
 use crate::events::{Event, EventBus};
 
@@ -445,48 +445,21 @@ fn v3_message(
         return None;
     }
     let scoped = message::encode_scoped(context_engine, b"", pdu);
-    let mut flags = if pdu.kind == PduType::Inform {
-        message::FLAG_REPORTABLE
-    } else {
-        0
-    };
-    let mut salt = [0u8; 8];
-    let data = match (&user.privacy, level) {
-        (Some((proto, key)), Level::AuthPriv) => {
-            flags |= FLAG_PRIV;
-            salt = rand::random();
-            usm::encrypt(
-                *proto,
-                key,
-                auth_engine.boots,
-                auth_engine.time,
-                salt,
-                &scoped,
-            )
-        }
-        _ => scoped,
-    };
-    let auth = user.auth.as_ref().filter(|_| level >= Level::AuthNoPriv);
-    if auth.is_some() {
-        flags |= FLAG_AUTH;
-    }
-    let (mut out, off) = message::encode_v3(&V3Out {
+    let seal = Seal {
+        user,
+        level,
         msg_id: pdu.request_id,
-        max_size: super::agent::MAX_MESSAGE as i32,
-        flags,
-        engine_id: auth_engine.engine,
+        flags: if pdu.kind == PduType::Inform {
+            message::FLAG_REPORTABLE
+        } else {
+            0
+        },
+        engine: auth_engine.engine,
         boots: auth_engine.boots,
         time: auth_engine.time,
-        user: user.name.as_bytes(),
-        auth_len: auth.map_or(0, |(p, _)| p.mac_len()),
-        privacy: if flags & FLAG_PRIV != 0 { &salt } else { &[] },
-        data: &data,
-    });
-    if let Some((proto, key)) = auth {
-        let mac = proto.mac(key, &out);
-        out[off..off + mac.len()].copy_from_slice(&mac);
-    }
-    Some(out)
+        salt: rand::random(),
+    };
+    Some(super::agent::seal(&seal, &scoped))
 }
 
 /// What an answer answers: a v2c Response's request-id, a v3 message's msgID
