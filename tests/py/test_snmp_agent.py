@@ -322,6 +322,12 @@ def test_configuration_applies_at_once(agent):
     edit(agent, f'<snmp xmlns="{SNMP_NS}"><engine><listen><name>lo</name><udp><port>{port}</port></udp></listen></engine></snmp>')
     agent.addr = f"127.0.0.1:{port}"
     assert value(v2c(agent, "snmpget", SYS_NAME, community="fresh")) == 'STRING: "lifeline"'
+    # IPv6 beside IPv4.
+    port6 = free_udp()
+    edit(agent, f'<snmp xmlns="{SNMP_NS}"><engine><listen><name>lo6</name><udp><ip>::1</ip>'
+                f'<port>{port6}</port></udp></listen></engine></snmp>')
+    agent.addr = f"udp6:[::1]:{port6}"
+    assert value(v2c(agent, "snmpget", SYS_NAME, community="fresh")) == 'STRING: "lifeline"'
 
 
 def test_engine_boots_persist_and_v3_works_after_restart(agent):
@@ -356,6 +362,12 @@ def test_snmptable_with_our_mib(agent, tmp_path):
         assert "lo|" in out.stdout or "|lo|" in out.stdout
         out = v2c(agent, "snmpget", ".1.3.6.1.2.1.10.33.2.1.5.7")
         assert value(out) == "INTEGER: 115200"
+        # Every table of LIFELINE-MIB loads and reads cleanly, empty or not.
+        for table in ("llPortTable", "llSessionTable", "llPowerDeviceTable", "llOutletTable",
+                      "llUpsTable", "llUplinkTable", "llRuleTable"):
+            out = run("snmptable", "-M", MIBPATH, "-m", "LIFELINE-MIB", "-v2c", "-c", "public",
+                      agent.addr, f"LIFELINE-MIB::{table}", check=False)
+            assert out.returncode == 0 and out.stderr == "", (table, out.stderr)
     finally:
         socat.terminate()
 
