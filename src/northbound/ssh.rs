@@ -355,8 +355,8 @@ async fn channel_task(
             ChannelMsg::RequestShell { .. } | ChannelMsg::Exec { .. }
         ) && role != Role::Netconf;
         if console && target.is_some() {
-            console_channel(channel, &server, &user, peer, target).await;
-            return Some(0);
+            console_channel(channel, &server, &user, peer, target, &exit).await;
+            return None;
         }
         if console && role == Role::Cli {
             let u = user.clone();
@@ -366,8 +366,8 @@ async fn channel_task(
                 .await
                 .unwrap_or(false);
             if chooser {
-                console_channel(channel, &server, &user, peer, None).await;
-                return Some(0);
+                console_channel(channel, &server, &user, peer, None, &exit).await;
+                return None;
             }
         }
         match msg {
@@ -432,15 +432,18 @@ async fn channel_task(
 }
 
 /// A console session on an SSH channel: straight to `target`, or the chooser.
+/// The channel is only borrowed, so it stays open until the exit status is out.
 async fn console_channel(
-    channel: Channel<Msg>,
+    mut channel: Channel<Msg>,
     server: &Arc<SshServer>,
     user: &str,
     peer: SocketAddr,
     target: Option<String>,
+    exit: &(russh::server::Handle, ChannelId),
 ) {
-    let (rd, wr) = tokio::io::split(channel.into_stream());
-    let input = Box::new(console::Reader::new(rd));
+    let wr = channel.make_writer();
+    let input = Box::new(console::Reader::new(channel.make_reader()));
     let term = Term::new(input, Box::new(Plain(wr)), user, Some(peer), Protocol::Ssh);
     console::interactive(server.ports.clone(), term, target).await;
+    let _ = exit.0.exit_status_request(exit.1, 0).await;
 }
