@@ -2,7 +2,7 @@
 //! standard MIBs (SNMPv2-MIB, IF-MIB, HOST-RESOURCES-MIB, RS-232-MIB, UPS-MIB) and LIFELINE-MIB
 //! (`mibs/LIFELINE-MIB.txt`). The agent's own objects (sysUpTime, counters,
 //! the engine) are added by the agent itself.
-use super::mib::{Column, Conv, Index, Scalar, Table, col, rw};
+use super::mib::{Column, Conv, Index, Scalar, Table, col, col_or, rw};
 
 /// LIFELINE-MIB's root: netSnmpPlaypen.5433 (NET-SNMP-MIB: netSnmpPlaypen is
 /// 1.3.6.1.4.1.8072.9999.9999), until the project has an IANA number.
@@ -194,7 +194,7 @@ const IF_COLUMNS: &[Column] = &[
     col(1, "if-index", Conv::Int),
     col(2, "name", Conv::Str),
     col(3, "type", Conv::IfType),
-    col(5, "speed", Conv::Gauge),
+    col_or(5, "speed", Conv::Gauge, "0"),
     col(6, "phys-address", Conv::PhysAddr),
     col(7, "admin-status", UP_DOWN),
     col(8, "oper-status", OPER),
@@ -216,7 +216,7 @@ const IFX_COLUMNS: &[Column] = &[
     col(8, "statistics/in-multicast-pkts", Conv::Counter64),
     col(10, "statistics/out-octets", Conv::Counter64),
     col(11, "statistics/out-unicast-pkts", Conv::Counter64),
-    col(15, "speed", Conv::Div(1_000_000)),
+    col_or(15, "speed", Conv::Div(1_000_000), "0"),
 ];
 
 const RS232_FLOW: Conv = Conv::Enum(&[("none", 1), ("rts-cts", 2), ("xon-xoff", 1)]);
@@ -285,6 +285,7 @@ pub const TABLES: &[Table] = &[
             col(4, "allocation-unit", Conv::Int),
             col(5, "size", Conv::Int),
             col(6, "used", Conv::Int),
+            col_or(7, "", Conv::Counter32, "0"),
         ],
     },
     Table {

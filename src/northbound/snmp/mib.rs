@@ -66,6 +66,8 @@ pub struct Column {
     pub leaf: &'static str,
     pub conv: Conv,
     pub write: bool,
+    /// The value when the leaf is missing (the MIB's "0 if unknown").
+    pub default: Option<&'static str>,
 }
 
 pub const fn col(id: u32, leaf: &'static str, conv: Conv) -> Column {
@@ -74,6 +76,18 @@ pub const fn col(id: u32, leaf: &'static str, conv: Conv) -> Column {
         leaf,
         conv,
         write: false,
+        default: None,
+    }
+}
+
+/// A column with a value for rows whose leaf is missing.
+pub const fn col_or(id: u32, leaf: &'static str, conv: Conv, default: &'static str) -> Column {
+    Column {
+        id,
+        leaf,
+        conv,
+        write: false,
+        default: Some(default),
     }
 }
 
@@ -83,6 +97,7 @@ pub const fn rw(id: u32, leaf: &'static str, conv: Conv) -> Column {
         leaf,
         conv,
         write: true,
+        default: None,
     }
 }
 
@@ -376,7 +391,9 @@ pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table])
                     Conv::Count => Some(Value::Gauge32(
                         node.find_xpath(c.leaf).map(|s| s.count()).unwrap_or(0) as u32,
                     )),
-                    _ => tree::leaf(&node, c.leaf).and_then(|v| to_snmp(c.conv, &v)),
+                    _ => tree::leaf(&node, c.leaf)
+                        .or(c.default.map(str::to_string))
+                        .and_then(|v| to_snmp(c.conv, &v)),
                 };
                 let Some(v) = value else { continue };
                 let mut oid = Vec::with_capacity(table.entry.len() + 1 + index.len());
