@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use lifeline::northbound::snmp::agent::{Seal, seal};
 use lifeline::northbound::snmp::ber::{Oid, Value};
 use lifeline::northbound::snmp::config::{Level, User};
-use lifeline::northbound::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType, V3Out};
+use lifeline::northbound::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType};
 use lifeline::northbound::snmp::usm::{self, AuthProto, PrivProto};
 
 const WINDOW: usize = 32;
@@ -79,20 +79,7 @@ fn answer_id(b: &[u8]) -> Option<i32> {
 
 /// RFC 3414 discovery: the engine's ID, boots and time, then the keys.
 fn discover(sock: &UdpSocket, to: SocketAddr) -> V3 {
-    let probe = message::encode_scoped(b"", b"", &get_pdu(1));
-    let (b, _) = message::encode_v3(&V3Out {
-        msg_id: 1,
-        max_size: 65507,
-        flags: FLAG_REPORTABLE,
-        engine_id: b"",
-        boots: 0,
-        time: 0,
-        user: b"",
-        auth_len: 0,
-        privacy: b"",
-        data: &probe,
-    });
-    sock.send_to(&b, to).unwrap();
+    sock.send_to(&message::discovery_probe(1), to).unwrap();
     let mut buf = [0u8; 65536];
     let (n, _) = sock.recv_from(&mut buf).expect("discovery report");
     let Ok(message::Message::V3(m)) = message::decode(&buf[..n]) else {

@@ -251,12 +251,11 @@ impl russh::server::Handler for Conn {
         let handle = session.handle();
         tokio::spawn(async move {
             let id = channel.id();
-            let exit = (handle.clone(), id);
-            if let Some(status) =
-                channel_task(channel, server, user, peer, role, target, exit).await
-            {
-                let _ = handle.exit_status_request(id, status).await;
-            }
+            let exit = Exit {
+                handle: handle.clone(),
+                id,
+            };
+            channel_task(channel, server, user, peer, role, target, exit).await;
             let _ = handle.eof(id).await;
             let _ = handle.close(id).await;
         });
@@ -336,8 +335,22 @@ impl Conn {
     }
 }
 
+/// Sends a channel's exit status. The channel must still be open: dropping a
+/// channel's stream closes it, and a status after the close is lost (OpenSSH
+/// then exits 255), so each path sends its status before its stream goes.
+struct Exit {
+    handle: russh::server::Handle,
+    id: ChannelId,
+}
+
+impl Exit {
+    async fn send(&self, status: u32) {
+        let _ = self.handle.exit_status_request(self.id, status).await;
+    }
+}
+
 /// Serves one session channel: the NETCONF subsystem, or the CLI as a shell (with
-/// or without a pty) or a command. Returns the exit status for shells and commands.
+/// or without a pty) or a command, or a console, and sends their exit status.
 async fn channel_task(
     mut channel: Channel<Msg>,
     server: Arc<SshServer>,
@@ -345,8 +358,8 @@ async fn channel_task(
     peer: SocketAddr,
     role: Role,
     target: Option<String>,
-    exit: (russh::server::Handle, ChannelId),
-) -> Option<u32> {
+    exit: Exit,
+) {
     let mut pty = false;
     let source = Some(peer.ip().to_string());
     while let Some(msg) = channel.wait().await {
@@ -356,7 +369,7 @@ async fn channel_task(
         ) && role != Role::Netconf;
         if console && target.is_some() {
             console_channel(channel, &server, &user, peer, target, &exit).await;
-            return None;
+            return;
         }
         if console && role == Role::Cli {
             let u = user.clone();
@@ -367,7 +380,7 @@ async fn channel_task(
                 .unwrap_or(false);
             if chooser {
                 console_channel(channel, &server, &user, peer, None, &exit).await;
-                return None;
+                return;
             }
         }
         match msg {
@@ -377,7 +390,7 @@ async fn channel_task(
                 let session = server.ds.new_session(&user, Face::Netconf, source);
                 let stream = channel.into_stream();
                 server.netconf.clone().serve(stream, session).await;
-                return None;
+                return;
             }
             ChannelMsg::RequestPty { .. } => pty = true,
             ChannelMsg::RequestShell { .. } | ChannelMsg::Exec { .. } if role == Role::Cli => {
@@ -386,7 +399,8 @@ async fn channel_task(
                     let _ = stream
                         .write_all(b"too many CLI sessions; try again later\r\n")
                         .await;
-                    return Some(1);
+                    exit.send(1).await;
+                    return;
                 };
                 let session = server.ds.new_session(&user, Face::Cli, source);
                 session_event(
@@ -407,9 +421,7 @@ async fn channel_task(
                     }
                     _ => shell::batch(&mut stream, cli).await,
                 };
-                // The exit status goes out before the stream is dropped: dropping
-                // it closes the channel, and a close first loses the status.
-                let _ = exit.0.exit_status_request(exit.1, status).await;
+                exit.send(status).await;
                 drop(stream);
                 session_event(
                     &server.ds.events,
@@ -418,17 +430,16 @@ async fn channel_task(
                     vec![],
                 );
                 server.ds.post(move |a| a.session_end(&session));
-                return None;
+                return;
             }
             ChannelMsg::RequestSubsystem { .. }
             | ChannelMsg::RequestShell { .. }
             | ChannelMsg::Exec { .. } => {
-                return None;
+                return;
             }
             _ => {}
         }
     }
-    None
 }
 
 /// A console session on an SSH channel: straight to `target`, or the chooser.
@@ -439,11 +450,11 @@ async fn console_channel(
     user: &str,
     peer: SocketAddr,
     target: Option<String>,
-    exit: &(russh::server::Handle, ChannelId),
+    exit: &Exit,
 ) {
     let wr = channel.make_writer();
     let input = Box::new(console::Reader::new(channel.make_reader()));
     let term = Term::new(input, Box::new(Plain(wr)), user, Some(peer), Protocol::Ssh);
     console::interactive(server.ports.clone(), term, target).await;
-    let _ = exit.0.exit_status_request(exit.1, 0).await;
+    exit.send(0).await;
 }

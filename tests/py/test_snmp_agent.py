@@ -249,7 +249,8 @@ def test_set_commits_to_the_datastore_all_or_nothing(agent):
     assert re.search(r"Failed object: \.1\.3\.6\.1\.2\.1\.1\.6\.0", bad.stderr + bad.stdout)
     # A value the model refuses (hostname pattern): nothing is written either.
     bad = v3(agent, "snmpset", "admin", SYS_LOCATION, "s", "moved", SYS_NAME, "s", "bad name!", check=False)
-    assert bad.returncode != 0
+    # The model's pattern refuses it at the varbind that carries it.
+    assert "wrongValue" in bad.stderr and "Failed object: .1.3.6.1.2.1.1.5.0" in bad.stderr
     assert netconf_system(agent)["hostname"] == "core-oob"
     assert netconf_system(agent)["location"] == "rack 7"
     # No write view for the community; sysDescr is not writable.
@@ -294,9 +295,8 @@ def test_exceptions_and_bad_input(agent):
             junk = good[:rnd.randrange(len(good))] if i % 2 else bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
             s.sendto(junk, ("127.0.0.1", agent.snmp))
         with pytest.raises(socket.timeout):
-            while True:
-                data = s.recv(65536)
-                assert data, "no answer to garbage"
+            data = s.recv(65536)
+            pytest.fail(f"the agent answered garbage: {data!r}")
         s.sendto(good, ("127.0.0.1", agent.snmp))
         assert b"public" in s.recv(65536)
     assert counter(agent, ASN_ERRORS) > asn
@@ -357,9 +357,9 @@ def test_snmptable_with_our_mib(agent, tmp_path):
         assert rows, out.stdout
         row = rows[0]
         assert row[1] == "core switch" and row[2] == "true" and row[4] == "115200"
-        out = run("snmptable", "-M", MIBPATH, "-m", "IF-MIB:RS-232-MIB", "-v2c", "-c", "public", "-Cf", "|",
-                  agent.addr, "IF-MIB::ifTable", check=False)
-        assert "lo|" in out.stdout or "|lo|" in out.stdout
+        out = run("snmptable", "-M", MIBPATH, "-m", "IF-MIB", "-v2c", "-c", "public", "-Cf", "|",
+                  agent.addr, "IF-MIB::ifTable")
+        assert "|lo|softwareLoopback|" in out.stdout, out.stdout
         out = v2c(agent, "snmpget", ".1.3.6.1.2.1.10.33.2.1.5.7")
         assert value(out) == "INTEGER: 115200"
         # Every table of LIFELINE-MIB loads and reads cleanly, empty or not.
@@ -419,13 +419,17 @@ def test_traps_and_informs_reach_snmptrapd(agent, tmp_path):
         # A bad community: authenticationFailure.
         v2c(agent, "snmpget", SYS_NAME, community="wrong", check=False)
         wait_log(log, r"OID: \.1\.3\.6\.1\.6\.3\.1\.1\.5\.5")
-        # v1 traps are logged with their enterprise and specific number.
-        wait_log(log, r"Enterprise Specific Trap \(1\)|\.5433\.0\b.*\(1\)|Trap \(1\)")
+        # The v1 target: config-changed as enterprise lifelineMIB, specific-trap 1
+        # (RFC 3584's mapping of ...5433.0.1), warmStart as a generic trap.
+        wait_log(log, r"TRAP, SNMP v1, community public\n\t\.1\.3\.6\.1\.4\.1\.8072\.9999\.9999\.5433 "
+                      r"Enterprise Specific Trap \(1\)")
+        wait_log(log, r"TRAP, SNMP v1, community public\n\t\.1\.3\.6\.1\.4\.1\.8072\.9999\.9999\.5433\.3\.1 "
+                      r"Warm Start Trap")
         time.sleep(2)
         text = log.read_text()
-        # Each kind of receiver got the config-changed notification: v2c trap and
-        # inform, v3 trap and inform (five copies with the v1 trap).
-        assert text.count(".1.3.6.1.4.1.8072.9999.9999.5433.0.1\t") + text.count(".1.3.6.1.4.1.8072.9999.9999.5433.0.1 ") >= 4, text
+        # One commit, so one config-changed per v2/v3 target: v2c trap and
+        # inform, v3 trap and inform (the v1 copy is checked above).
+        assert len(re.findall(r"= OID: \.1\.3\.6\.1\.4\.1\.8072\.9999\.9999\.5433\.0\.1\s", text)) == 4, text
         with agent.connect() as m:
             state = m.get(filter=("subtree", f'<snmp xmlns="{SNMP_NS}"><engine/></snmp>')).data_xml
         assert "<informs-unacknowledged>0</informs-unacknowledged>" in state, state

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use super::ber::{self, Oid, Value};
-use super::config::{Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, Model, User};
+use super::config::{Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, User};
 use super::message::{
     self, ErrorStatus, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Message, Pdu, PduType, V3Out,
 };
@@ -324,9 +324,7 @@ impl Agent {
                 self.count(Stat::WrongDigests);
                 return Outcome::AuthFailure;
             }
-            let mut copy = whole.to_vec();
-            copy[off..off + proto.mac_len()].fill(0);
-            if !usm::mac_eq(&proto.mac(key, &copy), m.usm.auth) {
+            if !usm::mac_eq(&proto.mac(key, whole, off), m.usm.auth) {
                 // RFC 3414 3.2 step 6: counted and reported, unauthenticated.
                 let out = report(Stat::WrongDigests, None, Level::NoAuthNoPriv);
                 return match out {
@@ -712,7 +710,7 @@ pub fn seal(s: &Seal<'_>, scoped: &[u8]) -> Vec<u8> {
         data: &data,
     });
     if let Some((proto, key)) = auth {
-        let mac = proto.mac(key, &out);
+        let mac = proto.mac(key, &out, off);
         out[off..off + mac.len()].copy_from_slice(&mac);
     }
     out
@@ -752,13 +750,4 @@ fn v1_status(s: i32) -> i32 {
         InconsistentName,
     ];
     all.get(s as usize).map_or(s, |e| e.to_v1() as i32)
-}
-
-/// The model of a community message's version.
-pub fn model_of(version: i64) -> Model {
-    if version == message::V1 {
-        MODEL_V1
-    } else {
-        MODEL_V2C
-    }
 }

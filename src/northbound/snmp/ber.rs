@@ -123,13 +123,6 @@ impl Value {
         }
     }
 
-    pub fn is_exception(&self) -> bool {
-        matches!(
-            self,
-            Value::NoSuchObject | Value::NoSuchInstance | Value::EndOfMibView
-        )
-    }
-
     pub fn octets(s: &str) -> Value {
         Value::OctetString(s.as_bytes().to_vec())
     }
@@ -236,14 +229,10 @@ impl<'a> Reader<'a> {
         Ok(self.any()?.1)
     }
 
-    /// The remaining bytes of this reader.
-    pub fn rest(&self) -> &'a [u8] {
-        &self.buf[self.pos..self.end]
-    }
-
-    /// The bytes of this TLV's contents (for a reader from `any`/`expect`).
+    /// The bytes this reader has not read (a TLV's contents, for a reader
+    /// from `any`/`expect`).
     pub fn bytes(&self) -> &'a [u8] {
-        self.rest()
+        &self.buf[self.pos..self.end]
     }
 
     pub fn done(&self) -> Result<()> {

@@ -17,8 +17,6 @@ pub const EVENT_OBJECTS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1,
 pub const SYSTEM: &[u32] = &[1, 3, 6, 1, 2, 1, 1];
 pub const SYS_NAME: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 5, 0];
 pub const IF_INDEX: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1, 1];
-pub const IF_ADMIN_STATUS: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1, 7];
-pub const IF_OPER_STATUS: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1, 8];
 
 const TRUTH_SIGNAL: Conv = Conv::Enum(&[("true", 2), ("false", 3)]);
 const UP_DOWN: Conv = Conv::Enum(&[("up", 1), ("down", 2), ("testing", 3)]);

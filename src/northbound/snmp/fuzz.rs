@@ -125,8 +125,7 @@ pub fn message(data: &[u8]) {
         if let Some((proto, key)) = rt.config.users.get(m.usm.user).and_then(|u| u.auth.clone()) {
             let off = m.usm.auth_offset;
             if m.usm.auth.len() == proto.mac_len() {
-                packet[off..off + proto.mac_len()].fill(0);
-                let mac = proto.mac(&key, &packet);
+                let mac = proto.mac(&key, &packet, off);
                 packet[off..off + mac.len()].copy_from_slice(&mac);
             }
         }

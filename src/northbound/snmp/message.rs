@@ -414,6 +414,32 @@ pub fn encode_v3(m: &V3Out<'_>) -> (Vec<u8>, usize) {
     (out, offset)
 }
 
+/// A noAuthNoPriv request with no engine ID, which any engine answers with a
+/// Report carrying its engine ID, boots and time.
+pub fn discovery_probe(id: i32) -> Vec<u8> {
+    let get = Pdu {
+        kind: PduType::Get,
+        request_id: id,
+        error_status: 0,
+        error_index: 0,
+        varbinds: Vec::new(),
+    };
+    let scoped = encode_scoped(b"", b"", &get);
+    encode_v3(&V3Out {
+        msg_id: id,
+        max_size: 65507,
+        flags: FLAG_REPORTABLE,
+        engine_id: b"",
+        boots: 0,
+        time: 0,
+        user: b"",
+        auth_len: 0,
+        privacy: b"",
+        data: &scoped,
+    })
+    .0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,10 +137,6 @@ impl SnmpService {
         Ok(SnmpService { shared, rt })
     }
 
-    pub fn agent(&self) -> Arc<Agent> {
-        self.shared.agent.clone()
-    }
-
     pub fn notifier(&self) -> notify::Notifier {
         self.shared.notifier.clone()
     }
@@ -209,53 +205,51 @@ impl Shared {
     fn add_own(&self, snap: &mut Snapshot) {
         let v = |v: Value| Cell::Value(v);
         let o = |s: &[u32]| Oid(s.to_vec());
-        let before: std::collections::HashSet<Oid> = snap.objects.keys().cloned().collect();
         let sys = catalog::SYSTEM;
-        snap.insert(o(sys).child(&[1, 0]), v(Value::octets(&self.sys_descr)));
-        snap.insert(
-            o(sys).child(&[2, 0]),
-            v(Value::ObjectId(o(catalog::SYS_OBJECT_ID))),
-        );
-        snap.insert(o(sys).child(&[3, 0]), Cell::Live(Live::SysUpTime));
+        let engine = o(&[1, 3, 6, 1, 6, 3, 10, 2, 1]);
+        let rt = self.agent.runtime.read().unwrap().clone();
+        let mut own = vec![
+            (o(sys).child(&[1, 0]), v(Value::octets(&self.sys_descr))),
+            (
+                o(sys).child(&[2, 0]),
+                v(Value::ObjectId(o(catalog::SYS_OBJECT_ID))),
+            ),
+            (o(sys).child(&[3, 0]), Cell::Live(Live::SysUpTime)),
+            (o(sys).child(&[7, 0]), v(Value::Integer(72))),
+            (o(sys).child(&[8, 0]), v(Value::TimeTicks(0))),
+            (
+                engine.child(&[1, 0]),
+                v(Value::OctetString(rt.engine_id.clone())),
+            ),
+            (
+                engine.child(&[2, 0]),
+                v(Value::Integer(self.agent.boots as i32)),
+            ),
+            (engine.child(&[3, 0]), Cell::Live(Live::EngineTime)),
+            (
+                engine.child(&[4, 0]),
+                v(Value::Integer(agent::MAX_MESSAGE as i32)),
+            ),
+        ];
+        for (i, (id, descr)) in SYS_OR.iter().enumerate() {
+            let n = i as u32 + 1;
+            own.push((o(sys).child(&[9, 1, 2, n]), v(Value::ObjectId(o(id)))));
+            own.push((o(sys).child(&[9, 1, 3, n]), v(Value::octets(descr))));
+            own.push((o(sys).child(&[9, 1, 4, n]), v(Value::TimeTicks(0))));
+        }
+        for (stat, oid) in STAT_OIDS {
+            own.push((o(oid).child(&[0]), Cell::Live(Live::Stat(*stat as usize))));
+        }
+        // Each object's type is its OID without the last sub-identifier (the
+        // `.0` of a scalar, the row index of sysORTable).
+        for (oid, cell) in own {
+            snap.add_type(&oid.0[..oid.0.len() - 1]);
+            snap.insert(oid, cell);
+        }
+        // sysName is the ietf-system hostname when set, else the kernel's.
         snap.objects
             .entry(o(catalog::SYS_NAME))
             .or_insert_with(|| v(Value::octets(&crate::host::hostname())));
-        snap.insert(o(sys).child(&[7, 0]), v(Value::Integer(72)));
-        snap.insert(o(sys).child(&[8, 0]), v(Value::TimeTicks(0)));
-        for (i, (id, descr)) in SYS_OR.iter().enumerate() {
-            let n = i as u32 + 1;
-            snap.insert(o(sys).child(&[9, 1, 2, n]), v(Value::ObjectId(o(id))));
-            snap.insert(o(sys).child(&[9, 1, 3, n]), v(Value::octets(descr)));
-            snap.insert(o(sys).child(&[9, 1, 4, n]), v(Value::TimeTicks(0)));
-        }
-        for (stat, oid) in STAT_OIDS {
-            snap.insert(o(oid).child(&[0]), Cell::Live(Live::Stat(*stat as usize)));
-        }
-        let rt = self.agent.runtime.read().unwrap().clone();
-        let engine = o(&[1, 3, 6, 1, 6, 3, 10, 2, 1]);
-        snap.insert(
-            engine.child(&[1, 0]),
-            v(Value::OctetString(rt.engine_id.clone())),
-        );
-        snap.insert(
-            engine.child(&[2, 0]),
-            v(Value::Integer(self.agent.boots as i32)),
-        );
-        snap.insert(engine.child(&[3, 0]), Cell::Live(Live::EngineTime));
-        snap.insert(
-            engine.child(&[4, 0]),
-            v(Value::Integer(agent::MAX_MESSAGE as i32)),
-        );
-        // The types of these objects: scalars drop `.0`, sysORTable rows their index.
-        let own: Vec<Vec<u32>> = snap
-            .objects
-            .keys()
-            .filter(|k| !before.contains(k))
-            .map(|k| k.0[..k.0.len() - 1].to_vec())
-            .collect();
-        for t in own {
-            snap.add_type(&t);
-        }
     }
 
     async fn serve(self: Arc<Self>, sock: Arc<UdpSocket>) {
@@ -404,7 +398,7 @@ const SYS_OR: &[(&[u32], &str)] = &[
     (&[1, 3, 6, 1, 2, 1, 10, 33], "RS-232-MIB: the console ports"),
     (&[1, 3, 6, 1, 2, 1, 33], "UPS-MIB: the first UPS"),
     (
-        &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433],
+        catalog::ENTERPRISE,
         "LIFELINE-MIB: consoles, power, uplinks, rules",
     ),
 ];

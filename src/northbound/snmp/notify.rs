@@ -15,7 +15,7 @@ use super::agent::{Agent, Runtime, Seal, Stat};
 use super::ber::{Oid, Value};
 use super::catalog;
 use super::config::{Level, MODEL_USM, MODEL_V1, MODEL_V2C, Params, Target};
-use super::message::{self, Pdu, PduType, TrapV1, V3Out};
+use super::message::{self, Pdu, PduType, TrapV1};
 use super::usm;
 use crate::events::{Event, EventBus};
 
@@ -353,7 +353,7 @@ impl Notifier {
         let agent = &self.inner.agent;
         agent.count(Stat::TrapsSent);
         let probe_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
-        let probe = discovery_probe(probe_id);
+        let probe = message::discovery_probe(probe_id);
         let Some(report) = self.exchange(sock, t, probe_id, || probe.clone()).await else {
             agent.count(Stat::InformsUnacknowledged);
             tracing::info!("snmp: {} did not answer engine discovery", t.name);
@@ -407,32 +407,6 @@ struct Authority<'a> {
     time: u32,
 }
 
-/// A noAuthNoPriv request with no engine ID, which any engine answers with a
-/// Report carrying its engine ID, boots and time.
-fn discovery_probe(id: i32) -> Vec<u8> {
-    let get = Pdu {
-        kind: PduType::Get,
-        request_id: id,
-        error_status: 0,
-        error_index: 0,
-        varbinds: Vec::new(),
-    };
-    let scoped = message::encode_scoped(b"", b"", &get);
-    message::encode_v3(&V3Out {
-        msg_id: id,
-        max_size: super::agent::MAX_MESSAGE as i32,
-        flags: message::FLAG_REPORTABLE,
-        engine_id: b"",
-        boots: 0,
-        time: 0,
-        user: b"",
-        auth_len: 0,
-        privacy: b"",
-        data: &scoped,
-    })
-    .0
-}
-
 /// A v3 notification message with USM.
 fn v3_message(
     user: &super::config::User,
@@ -479,6 +453,18 @@ pub fn watch_links(n: Notifier, ds: crate::datastore::Handle) {
         let mut last: HashMap<String, (u32, bool)> = HashMap::new();
         let mut first = true;
         loop {
+            // Nothing to read while nobody would be told; the first look after
+            // a target appears sets the baseline.
+            let listening = {
+                let rt = n.inner.agent.runtime.read().unwrap().clone();
+                rt.config.enabled && !rt.config.targets.is_empty()
+            };
+            if !listening {
+                last.clear();
+                first = true;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
             let now = ds
                 .call(|a| {
                     a.read_state(&crate::service::StateQuery {

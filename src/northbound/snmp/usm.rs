@@ -57,28 +57,34 @@ impl AuthProto {
         }
     }
 
-    /// The full HMAC of `msg` under `key`.
-    pub fn hmac(self, key: &[u8], msg: &[u8]) -> Vec<u8> {
-        fn run<M: Mac + KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    /// The full HMAC under `key` of the concatenated `parts`.
+    pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
             // HMAC takes keys of any length.
             let mut m = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
-            m.update(msg);
+            for p in parts {
+                m.update(p);
+            }
             m.finalize().into_bytes().to_vec()
         }
         match self {
-            AuthProto::Md5 => run::<Hmac<md5::Md5>>(key, msg),
-            AuthProto::Sha1 => run::<Hmac<sha1::Sha1>>(key, msg),
-            AuthProto::Sha224 => run::<Hmac<sha2::Sha224>>(key, msg),
-            AuthProto::Sha256 => run::<Hmac<sha2::Sha256>>(key, msg),
-            AuthProto::Sha384 => run::<Hmac<sha2::Sha384>>(key, msg),
-            AuthProto::Sha512 => run::<Hmac<sha2::Sha512>>(key, msg),
+            AuthProto::Md5 => run::<Hmac<md5::Md5>>(key, parts),
+            AuthProto::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
+            AuthProto::Sha224 => run::<Hmac<sha2::Sha224>>(key, parts),
+            AuthProto::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
+            AuthProto::Sha384 => run::<Hmac<sha2::Sha384>>(key, parts),
+            AuthProto::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
         }
     }
 
-    /// The truncated MAC of a whole message whose MAC field is blank.
-    pub fn mac(self, key: &[u8], msg: &[u8]) -> Vec<u8> {
-        let mut m = self.hmac(key, msg);
-        m.truncate(self.mac_len());
+    /// The truncated MAC of a whole message as it is with its MAC field, at
+    /// `off`, blank (RFC 3414 6.3.1), without copying the message.
+    pub fn mac(self, key: &[u8], msg: &[u8], off: usize) -> Vec<u8> {
+        let n = self.mac_len();
+        let end = (off + n).min(msg.len());
+        let off = off.min(end);
+        let mut m = self.hmac(key, &[&msg[..off], &[0u8; 48][..end - off], &msg[end..]]);
+        m.truncate(n);
         m
     }
 
@@ -283,6 +289,17 @@ mod tests {
         }
         assert!(decrypt(PrivProto::Des, &key, 0, 0, &[0; 8], &[1, 2, 3]).is_err());
         assert!(decrypt(PrivProto::Aes128, &key, 0, 0, &[0; 7], &[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn the_mac_field_is_blank_whatever_it_holds() {
+        let key = [9u8; 20];
+        let mut msg = vec![1u8; 100];
+        msg[40..52].fill(0);
+        let blank = AuthProto::Sha1.mac(&key, &msg, 40);
+        msg[40..52].copy_from_slice(&blank);
+        assert_eq!(AuthProto::Sha1.mac(&key, &msg, 40), blank);
+        assert_eq!(blank.len(), 12);
     }
 
     #[test]
