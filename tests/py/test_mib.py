@@ -31,9 +31,14 @@ def test_smilint_level_3_is_silent():
     assert out.stdout + out.stderr == ""
 
 
+def mib_errors(stderr):
+    """net-snmp's complaints, without its one-time note of a state dir it made."""
+    return [l for l in stderr.splitlines() if not l.startswith("Created directory:")]
+
+
 def test_net_snmp_loads_the_tree():
     out = snmptranslate("-Tp", "-IR", "lifelineMIB")
-    assert out.stderr == "" and out.returncode == 0
+    assert mib_errors(out.stderr) == [] and out.returncode == 0
     assert "+--lifelineMIB(5433)" in out.stdout
 
 
@@ -42,7 +47,7 @@ def test_every_object_and_notification_resolves():
         names = re.findall(r"^(\w+)\s+(?:OBJECT-TYPE|NOTIFICATION-TYPE)\b", f.read(), re.M)
     assert len(names) == 83 + 27
     out = snmptranslate("-On", *(f"LIFELINE-MIB::{n}" for n in names))
-    assert out.stderr == "" and out.returncode == 0
+    assert mib_errors(out.stderr) == [] and out.returncode == 0
     oids = out.stdout.split()
     assert len(oids) == len(names) and len(set(oids)) == len(names)
     assert all(oid.startswith(BASE + ".") for oid in oids)
@@ -74,4 +79,4 @@ def test_every_object_and_notification_resolves():
 ])
 def test_net_snmp_resolves_names(name, oid):
     out = snmptranslate("-On", f"LIFELINE-MIB::{name}")
-    assert out.stderr == "" and out.stdout.strip() == f"{BASE}.{oid}"
+    assert mib_errors(out.stderr) == [] and out.stdout.strip() == f"{BASE}.{oid}"
