@@ -2,13 +2,19 @@
 //! (NETCONF notifications, traps, syslog, rules) subscribes. A bounded ring keeps
 //! recent events for replay.
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 /// Severities, as syslog and `lifeline-types:severity` name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Severity {
     Emergency,
     Alert,
@@ -65,6 +71,8 @@ pub enum EventKind {
     TunnelDown,
     RuleTriggered,
     RuleResolved,
+    /// An event of a module loaded at run time (not in LIFELINE-MIB).
+    Other,
 }
 
 impl EventKind {
@@ -98,8 +106,68 @@ impl EventKind {
             TunnelDown => "tunnel-down",
             RuleTriggered => "rule-triggered",
             RuleResolved => "rule-resolved",
+            Other => "other",
         }
     }
+}
+
+impl EventKind {
+    /// Every kind, in the order of their LIFELINE-MIB notification numbers
+    /// (`lifelineNotifications.N` is the kind at index N - 1).
+    pub const ALL: &'static [EventKind] = {
+        use EventKind::*;
+        &[
+            ConfigChanged,
+            ConfirmedCommit,
+            CommitRollback,
+            StartupConfigInvalid,
+            ManagementSessionStart,
+            ManagementSessionEnd,
+            LoginFailure,
+            SessionOpened,
+            SessionClosed,
+            PortDeviceGone,
+            PortDeviceBack,
+            PortSignalChange,
+            PortAlertMatch,
+            OutletStateChange,
+            PowerDeviceUnreachable,
+            PowerDeviceReachable,
+            UpsOnBattery,
+            UpsOnLine,
+            UpsLowBattery,
+            UplinkDown,
+            UplinkUp,
+            UplinkFailover,
+            UplinkFailback,
+            TunnelUp,
+            TunnelDown,
+            RuleTriggered,
+            RuleResolved,
+        ]
+    };
+
+    /// The LIFELINE-MIB notification number; `None` for kinds of modules
+    /// loaded at run time, which share one notification.
+    pub fn mib_number(self) -> Option<u32> {
+        EventKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .map(|i| i as u32 + 1)
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        let name = name.rsplit(':').next().unwrap_or(name);
+        EventKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+}
+
+/// What an event says, beyond when, how bad and what about: a value whose
+/// fields are the leaves of the YANG notification it is sent as.
+pub trait Payload: Serialize {
+    const KIND: EventKind;
+    /// The YANG notification (`module:name`).
+    const NOTIFICATION: &'static str;
 }
 
 #[derive(Debug, Clone)]
@@ -112,15 +180,92 @@ pub struct Event {
     pub source: String,
     pub time: DateTime<Utc>,
     pub message: String,
-    pub details: Vec<(String, String)>,
+    /// The YANG notification this event is sent as (`module:name`).
+    pub notification: &'static str,
+    /// The payload as RFC 7951 JSON members of the notification.
+    pub fields: Map<String, Value>,
 }
 
 impl Event {
-    pub fn detail(&self, name: &str) -> Option<&str> {
-        self.details
+    /// The field at a `/`-separated path (`changed-by/username`); the first
+    /// entry of a list on the way.
+    pub fn field(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('/');
+        let mut cur = self.fields.get(parts.next()?)?;
+        for p in parts {
+            if let Value::Array(a) = cur {
+                cur = a.first()?;
+            }
+            cur = cur.get(p)?;
+        }
+        Some(cur)
+    }
+
+    /// A field as text (numbers and booleans as YANG writes them).
+    pub fn text(&self, path: &str) -> Option<String> {
+        self.field(path)
+            .and_then(crate::service::config::scalar_text)
+    }
+
+    /// The payload as a typed value.
+    pub fn payload<P: serde::de::DeserializeOwned>(&self) -> Option<P> {
+        serde_json::from_value(Value::Object(self.fields.clone())).ok()
+    }
+
+    /// Every leaf of the payload as `path=value`, in document order: the
+    /// details of an SNMP notification, a syslog line, a log line.
+    pub fn leaves(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        let k = k.rsplit(':').next().unwrap_or(k);
+                        let p = if prefix.is_empty() {
+                            k.to_string()
+                        } else {
+                            format!("{prefix}/{k}")
+                        };
+                        walk(&p, v, out);
+                    }
+                }
+                Value::Array(a) if !(a.len() == 1 && a[0].is_null()) => {
+                    for v in a {
+                        walk(prefix, v, out);
+                    }
+                }
+                v => out.push((
+                    prefix.to_string(),
+                    crate::service::config::scalar_text(v).unwrap_or_default(),
+                )),
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &Value::Object(self.fields.clone()), &mut out);
+        out
+    }
+
+    /// `name=value; ...` of every leaf.
+    pub fn details(&self) -> String {
+        self.leaves()
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The one line a log or syslog shows for the event.
+    pub fn line(&self) -> String {
+        let d = self.details();
+        if d.is_empty() {
+            format!("{} {}: {}", self.kind.as_str(), self.source, self.message)
+        } else {
+            format!(
+                "{} {}: {} [{d}]",
+                self.kind.as_str(),
+                self.source,
+                self.message
+            )
+        }
     }
 }
 
@@ -150,23 +295,53 @@ impl EventBus {
         }
     }
 
-    pub fn publish(
+    /// Publishes an event with a typed payload.
+    pub fn emit<P: Payload>(
         &self,
-        kind: EventKind,
         severity: Severity,
         source: impl Into<String>,
         message: impl Into<String>,
-        details: Vec<(String, String)>,
+        payload: &P,
     ) -> Arc<Event> {
-        let mut ring = self.ring.lock().unwrap();
+        let fields = match serde_json::to_value(payload) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => Map::new(),
+            Err(e) => {
+                tracing::error!("event {}: payload: {e}", P::NOTIFICATION);
+                Map::new()
+            }
+        };
+        self.publish(
+            P::KIND,
+            P::NOTIFICATION,
+            severity,
+            source.into(),
+            message.into(),
+            fields,
+        )
+    }
+
+    /// Publishes an event whose payload is already JSON (events of modules
+    /// loaded at run time, replays).
+    pub fn publish(
+        &self,
+        kind: EventKind,
+        notification: &'static str,
+        severity: Severity,
+        source: String,
+        message: String,
+        fields: Map<String, Value>,
+    ) -> Arc<Event> {
+        let mut ring = self.ring.lock();
         let event = Arc::new(Event {
             seq: ring.next_seq,
             kind,
             severity,
-            source: source.into(),
+            source,
             time: Utc::now(),
-            message: message.into(),
-            details,
+            message,
+            notification,
+            fields,
         });
         ring.next_seq += 1;
         if ring.recent.len() == self.capacity {
@@ -184,7 +359,7 @@ impl EventBus {
         &self,
         keep: impl Fn(&Event) -> bool,
     ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
-        let ring = self.ring.lock().unwrap();
+        let ring = self.ring.lock();
         let replay = ring.recent.iter().filter(|e| keep(e)).cloned().collect();
         (replay, self.tx.subscribe())
     }
@@ -194,7 +369,7 @@ impl EventBus {
     }
 
     pub fn recent(&self) -> Vec<Arc<Event>> {
-        self.ring.lock().unwrap().recent.iter().cloned().collect()
+        self.ring.lock().recent.iter().cloned().collect()
     }
 }
 
@@ -202,24 +377,57 @@ impl EventBus {
 mod tests {
     use super::*;
 
+    #[derive(Serialize)]
+    struct T {
+        n: u32,
+        #[serde(rename = "changed-by")]
+        by: By,
+    }
+    #[derive(Serialize)]
+    struct By {
+        username: String,
+    }
+    impl Payload for T {
+        const KIND: EventKind = EventKind::ConfigChanged;
+        const NOTIFICATION: &'static str = "test:t";
+    }
+
+    fn t(n: u32) -> T {
+        T {
+            n,
+            by: By {
+                username: "admin".into(),
+            },
+        }
+    }
+
     #[test]
     fn ring_is_bounded_and_replay_then_live_has_no_gap() {
         let bus = EventBus::new(3);
         for i in 0..5 {
-            bus.publish(
-                EventKind::ConfigChanged,
-                Severity::Info,
-                "t",
-                format!("{i}"),
-                vec![],
-            );
+            bus.emit(Severity::Info, "t", format!("{i}"), &t(i));
         }
         let (replay, mut rx) = bus.subscribe_with_replay(|_| true);
         assert_eq!(
             replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![3, 4, 5]
         );
-        bus.publish(EventKind::ConfigChanged, Severity::Info, "t", "6", vec![]);
+        bus.emit(Severity::Info, "t", "6", &t(6));
         assert_eq!(rx.try_recv().unwrap().seq, 6);
+    }
+
+    #[test]
+    fn fields_are_typed_and_flatten_to_details() {
+        let bus = EventBus::new(3);
+        let e = bus.emit(Severity::Info, "t", "m", &t(7));
+        assert_eq!(e.field("n"), Some(&Value::from(7)));
+        assert_eq!(e.text("changed-by/username").as_deref(), Some("admin"));
+        assert_eq!(e.details(), "n=7; changed-by/username=admin");
+        assert_eq!(e.kind.mib_number(), Some(1));
+        assert_eq!(EventKind::Other.mib_number(), None);
+        assert_eq!(
+            EventKind::parse("lifeline-types:rule-resolved"),
+            Some(EventKind::RuleResolved)
+        );
     }
 }

@@ -5,10 +5,12 @@ pub mod appliance;
 pub mod datastore;
 pub mod events;
 pub mod host;
+pub mod listen;
 pub mod northbound;
 pub mod ports;
 pub mod schema;
 pub mod service;
+pub mod shutdown;
 pub mod xml;
 
 /// The seed corpus of fuzz target `name` (`fuzz/corpus/NAME`), for the unit

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: state_dir.clone(),
         factory,
         extra_yang,
-        extra_services: Vec::new(),
+        plugins: Vec::new(),
         opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
     })
     .await?;
@@ -110,12 +110,18 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("           user operator/operator lands in the port chooser (read-only)");
     }
-    let _keep = (appliance, sims);
-    // Stop on SIGINT or SIGTERM; every write that matters is already on disk.
+    // Stop on SIGINT or SIGTERM: sessions are told, and the process is gone
+    // within 3 s (every write that matters is already on disk).
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
-    Ok(())
+    tracing::info!("shutting down");
+    appliance
+        .shutdown(std::time::Duration::from_millis(2000))
+        .await;
+    drop(sims);
+    // Tasks still running (sessions that did not end in time) go with the process.
+    std::process::exit(0)
 }

@@ -179,7 +179,7 @@ async fn rig() -> Rig {
         state_dir: tempdir(),
         factory: factory(&slave, telnet, rfc2217),
         extra_yang: Vec::new(),
-        extra_services: Vec::new(),
+        plugins: Vec::new(),
         opener: Arc::new(FakeOpener(rec.clone())),
     })
     .await
@@ -268,8 +268,8 @@ async fn rfc2217_settings_break_and_modem_state() {
             .expect("a signal-change event")
             .unwrap();
         if e.kind == EventKind::PortSignalChange {
-            assert_eq!(e.detail("signal"), Some("dcd"));
-            assert_eq!(e.detail("state"), Some("off"));
+            assert_eq!(e.text("signal").as_deref(), Some("dcd"));
+            assert_eq!(e.text("state").as_deref(), Some("off"));
             break;
         }
     }

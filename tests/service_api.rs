@@ -1,238 +1,455 @@
-//! The service API, proven with test-only services: a refused prepare leaves every
-//! datastore and every other service unchanged, and a resumable state read returns
-//! the entries after given keys without walking the whole table.
+//! The service platform, proven with a test-only YANG module and service: typed
+//! configuration with YANG's defaults, a refusal that changes nothing anywhere,
+//! a value that does not convert refusing the commit with its path, lazy paged
+//! state asked only for what a read selects, typed actions under NACM, and
+//! typed events rendered as the module's notification.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use lifeline::appliance::{Appliance, Options};
+use lifeline::appliance::{Appliance, Options, Plugin};
 use lifeline::datastore::edit::Operation;
-use lifeline::datastore::{Datastore, ErrorOption, Filter, Session, TestOption, WithDefaults};
-use lifeline::service::{CommitView, Prepared, Refusal, Service, StateEntries, StateQuery};
+use lifeline::datastore::{
+    ActionCall, Datastore, ErrorOption, ErrorTag, Face, Filter, Handle, Session, TestOption,
+    WithDefaults,
+};
+use lifeline::events::{EventKind, Payload, Severity};
+use lifeline::service::action::{handler, output};
+use lifeline::service::{
+    Change, DataPath, Prepared, Refusal, Service, StatePage, StateProvider, StateQuery,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 const SYS: &str = "urn:ietf:params:xml:ns:yang:ietf-system";
+const NS: &str = "urn:lifeline:params:xml:ns:yang:lifeline-test";
 
-struct Recorder {
-    name: &'static str,
-    prefix: &'static str,
-    refuse: Arc<AtomicBool>,
-    applied: Arc<Mutex<Vec<String>>>,
-    table: BTreeMap<String, u64>,
-    visited: Arc<AtomicUsize>,
+pub const MODULE: &str = r#"module lifeline-test {
+  yang-version 1.1;
+  namespace "urn:lifeline:params:xml:ns:yang:lifeline-test";
+  prefix ltest;
+  import lifeline-types { prefix llt; }
+  description "A module for the platform's tests.";
+  revision 2026-12-02 { description "Initial."; }
+  container widgets {
+    description "Widgets.";
+    list widget {
+      key "name";
+      description "A widget.";
+      leaf name { type string; description "Its name."; }
+      leaf size {
+        type enumeration { enum small; enum large; }
+        default "small";
+        description "Its size.";
+      }
+      leaf limit { type uint32; default "10"; description "At most 255 in this code."; }
+      leaf pokes { type uint64; config false; description "How often it was poked."; }
+      action poke {
+        description "Pokes it.";
+        input { leaf times { type uint8; default "1"; description "How often."; } }
+        output { leaf total { type uint64; description "Pokes so far."; } }
+      }
+    }
+  }
+  notification widget-poked {
+    description "A widget was poked.";
+    uses llt:event-header;
+    leaf widget { type string; description "Which."; }
+    leaf total { type uint64; description "Pokes so far."; }
+  }
+}
+"#;
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum Size {
+    Small,
+    Large,
 }
 
-struct Apply(Vec<String>, Arc<Mutex<Vec<String>>>);
+#[derive(Deserialize, Debug, Clone)]
+struct Widget {
+    #[allow(dead_code)]
+    name: String,
+    size: Size,
+    /// Narrower than the YANG type on purpose: 256 and more cannot convert.
+    limit: u8,
+}
+
+#[derive(Deserialize, Default)]
+struct Widgets {
+    #[serde(default)]
+    widget: Vec<Widget>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(rename = "lifeline-test:widgets", default)]
+    widgets: Widgets,
+}
+
+#[derive(Serialize)]
+struct Poked {
+    widget: String,
+    total: String,
+}
+
+impl Payload for Poked {
+    const KIND: EventKind = EventKind::Other;
+    const NOTIFICATION: &'static str = "lifeline-test:widget-poked";
+}
+
+/// What the test sees of the service.
+#[derive(Default)]
+struct Probe {
+    refuse: AtomicBool,
+    applied: Mutex<Vec<Vec<Widget>>>,
+    changes: Mutex<Vec<String>>,
+    /// Rows the provider visited (a read must not walk what it does not return).
+    visited: AtomicUsize,
+    pokes: Mutex<BTreeMap<String, u64>>,
+}
+
+struct Widgetry(Arc<Probe>);
+
+struct Apply(Arc<Probe>, Vec<Widget>);
 
 impl Prepared for Apply {
     fn apply(self: Box<Self>) {
-        self.1.lock().unwrap().extend(self.0);
+        self.0.applied.lock().push(self.1);
     }
 }
 
-impl Service for Recorder {
-    fn name(&self) -> &str {
-        self.name
+impl Service for Widgetry {
+    type Config = Config;
+
+    fn name(&self) -> &'static str {
+        "widgets"
     }
-    fn prefixes(&self) -> Vec<String> {
-        vec![self.prefix.into()]
+
+    fn owns(&self) -> Vec<&'static str> {
+        vec!["/lifeline-test:widgets"]
     }
-    fn prepare(&mut self, view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
-        if self.refuse.load(Ordering::SeqCst) {
-            return Err(Refusal {
-                message: "refused for the test".into(),
-                path: None,
-            });
+
+    fn prepare(&mut self, c: Config, changes: &[Change]) -> Result<Box<dyn Prepared>, Refusal> {
+        if self.0.refuse.load(Ordering::SeqCst) {
+            return Err(Refusal::invalid("refused for the test"));
         }
-        let paths = view.changes.iter().map(|c| c.path.clone()).collect();
-        Ok(Box::new(Apply(paths, self.applied.clone())))
+        self.0
+            .changes
+            .lock()
+            .extend(changes.iter().map(|c| c.path.clone()));
+        Ok(Box::new(Apply(self.0.clone(), c.widgets.widget)))
     }
-    fn state_roots(&self) -> Vec<String> {
-        vec!["/test:table".into()]
+}
+
+struct Rows(Arc<Probe>, usize);
+
+impl StateProvider for Rows {
+    fn roots(&self) -> Vec<&'static str> {
+        vec!["/lifeline-test:widgets/widget"]
     }
-    fn state(&self, q: &StateQuery) -> StateEntries {
-        use std::ops::Bound;
-        let start = match &q.after {
-            Some(keys) => Bound::Excluded(keys[0].clone()),
-            None => Bound::Unbounded,
-        };
-        self.table
-            .range((start, Bound::Unbounded))
-            .take(q.limit.unwrap_or(usize::MAX))
-            .inspect(|_| {
-                self.visited.fetch_add(1, Ordering::SeqCst);
-            })
-            .map(|(k, v)| {
+
+    fn read(&self, q: &StateQuery) -> StatePage {
+        let pokes = self.0.pokes.lock().clone();
+        let names = (0..self.1).map(|i| format!("w{i:05}"));
+        StatePage::from_sorted(
+            q,
+            names.filter(|n| q.wants(n)).map(|n| {
+                self.0.visited.fetch_add(1, Ordering::SeqCst);
+                let total = pokes.get(&n).copied().unwrap_or(0);
                 (
-                    format!("/test:table/row[key='{k}']/value"),
-                    Some(v.to_string()),
+                    vec![n.clone()],
+                    serde_json::json!({"name": n, "pokes": total.to_string()}),
                 )
-            })
-            .collect()
+            }),
+        )
     }
+}
+
+/// The test module's service, provider and action, as a plugin.
+fn plugin(probe: Arc<Probe>, rows: usize) -> Plugin {
+    Box::new(move |p| {
+        p.registry.provide(Arc::new(Rows(probe.clone(), rows)));
+        let (pr, events) = (probe.clone(), p.events.clone());
+        p.registry.handle(
+            "/lifeline-test:widgets/widget/poke",
+            handler(move |req| {
+                let (pr, events) = (pr.clone(), events.clone());
+                async move {
+                    let name = req.key("widget", "name").unwrap_or_default().to_string();
+                    #[derive(Deserialize)]
+                    struct In {
+                        times: u8,
+                    }
+                    let In { times } = req.input()?;
+                    let total = {
+                        let mut p = pr.pokes.lock();
+                        let t = p.entry(name.clone()).or_default();
+                        *t += u64::from(times);
+                        *t
+                    };
+                    events.emit(
+                        Severity::Notice,
+                        format!("widgets/{name}"),
+                        format!("{name} poked"),
+                        &Poked {
+                            widget: name.clone(),
+                            total: total.to_string(),
+                        },
+                    );
+                    output(serde_json::json!({ "total": total.to_string() }))
+                }
+            }),
+        );
+        vec![Box::new(Widgetry(probe)) as Box<dyn lifeline::service::AnyService>]
+    })
 }
 
 fn factory() -> String {
     format!(
         r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
-  <system xmlns="{SYS}"><hostname>svc-test</hostname></system>
-  <management xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system"><netconf><enabled>false</enabled></netconf></management>
+  <system xmlns="{SYS}"><hostname>svc-test</hostname>
+    <authentication>
+      <user><name>admin</name><password>$0$admin</password></user>
+      <user><name>operator</name><password>$0$operator</password></user>
+    </authentication></system>
+  <nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm">
+    <enable-nacm>true</enable-nacm><exec-default>deny</exec-default>
+    <groups><group><name>admin</name><user-name>admin</user-name></group>
+      <group><name>operator</name><user-name>operator</user-name></group></groups>
+    <rule-list><name>admin</name><group>admin</group>
+      <rule><name>all</name><module-name>*</module-name><access-operations>*</access-operations><action>permit</action></rule></rule-list>
+  </nacm>
+  <management xmlns="urn:lifeline:params:xml:ns:yang:lifeline-system">
+    <netconf><enabled>false</enabled></netconf><cli><enabled>false</enabled></cli></management>
+  <widgets xmlns="{NS}"><widget><name>w00001</name><size>large</size></widget></widgets>
 </config>"#
     )
 }
 
-fn recorder(name: &'static str, prefix: &'static str) -> Recorder {
-    Recorder {
-        name,
-        prefix,
-        refuse: Arc::default(),
-        applied: Arc::default(),
-        table: (0..10_000)
-            .map(|i| (format!("k{i:05}"), i as u64))
-            .collect(),
-        visited: Arc::default(),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_prepare_changes_nothing_anywhere() {
+async fn start(probe: Arc<Probe>, rows: usize) -> (Appliance, std::path::PathBuf) {
     let dir = tempdir();
-    let contact = recorder("contact", "/ietf-system:system/contact");
-    let location = recorder("location", "/ietf-system:system/location");
-    let contact_applied = contact.applied.clone();
-    let (refuse_location, location_applied) = (location.refuse.clone(), location.applied.clone());
     let app = Appliance::start(Options {
         state_dir: dir.clone(),
         factory: factory(),
-        extra_yang: Vec::new(),
-        extra_services: vec![Box::new(contact), Box::new(location)],
-        opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
+        extra_yang: vec![("lifeline-test".into(), MODULE.into())],
+        plugins: vec![plugin(probe, rows)],
+        opener: Arc::new(lifeline::ports::serial::TtyOpener),
     })
     .await
     .unwrap();
-    let ds = app.ds.clone();
-    // The boot configuration reached both services; start counting from here.
-    contact_applied.lock().unwrap().clear();
-    location_applied.lock().unwrap().clear();
-    let s = Session::system();
-    let edit = format!(
-        r#"<system xmlns="{SYS}"><contact>noc@example.net</contact><location>rack 7</location></system>"#
-    );
+    (app, dir)
+}
 
-    refuse_location.store(true, Ordering::SeqCst);
-    let (s1, e1) = (s.clone(), edit.clone());
-    let res = ds
-        .call(move |a| {
-            a.edit_config(
-                &s1,
-                Datastore::Running,
-                Operation::Merge,
-                TestOption::TestThenSet,
-                ErrorOption::RollbackOnError,
-                &e1,
-            )
-        })
-        .await
-        .unwrap();
-    let errs = res.unwrap_err();
-    assert!(errs[0].message.contains("refused for the test"), "{errs:?}");
-    assert!(
-        contact_applied.lock().unwrap().is_empty(),
-        "the other service saw a change"
+async fn merge(ds: &Handle, s: &Session, xml: &str) -> Result<(), Vec<lifeline::datastore::Error>> {
+    ds.edit_config(
+        s,
+        Datastore::Running,
+        Operation::Merge,
+        TestOption::TestThenSet,
+        ErrorOption::RollbackOnError,
+        xml.to_string(),
+    )
+    .await
+}
+
+fn user(ds: &Handle, name: &str, face: Face) -> Session {
+    ds.new_session(name, face, Some("127.0.0.1".into()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_config_comes_with_yang_defaults_and_refusals_change_nothing() {
+    let probe = Arc::new(Probe::default());
+    let (app, dir) = start(probe.clone(), 0).await;
+    let ds = app.ds.clone();
+    // The boot configuration arrived typed, with YANG's defaults.
+    {
+        let applied = probe.applied.lock();
+        let w = &applied.last().unwrap()[0];
+        assert_eq!((w.size.clone(), w.limit), (Size::Large, 10));
+    }
+    let admin = user(&ds, "admin", Face::Netconf);
+    let edit = format!(
+        r#"<widgets xmlns="{NS}"><widget><name>w2</name></widget></widgets>
+        <system xmlns="{SYS}"><location>rack 7</location></system>"#
     );
-    assert!(location_applied.lock().unwrap().is_empty());
+    probe.refuse.store(true, Ordering::SeqCst);
+    let errs = merge(&ds, &admin, &edit).await.unwrap_err();
+    assert!(errs[0].message.contains("refused for the test"), "{errs:?}");
     for dsn in [Datastore::Running, Datastore::Candidate, Datastore::Startup] {
-        let s2 = s.clone();
         let xml = ds
-            .run(move |a| a.get_config(&s2, dsn, &Filter::All, WithDefaults::Explicit))
+            .get_config(&admin, dsn, Filter::All, WithDefaults::Explicit)
             .await
             .unwrap();
-        assert!(!xml.contains("noc@example.net"), "{dsn:?} changed: {xml}");
+        assert!(
+            !xml.contains("w2") && !xml.contains("rack 7"),
+            "{dsn:?} changed: {xml}"
+        );
     }
-    let on_disk = std::fs::read_to_string(dir.join("startup.xml")).unwrap();
-    assert!(!on_disk.contains("noc@example.net"));
+    assert!(
+        !std::fs::read_to_string(dir.join("startup.xml"))
+            .unwrap()
+            .contains("rack 7")
+    );
+    probe.refuse.store(false, Ordering::SeqCst);
 
-    // Once the service agrees, both see exactly their own changes.
-    refuse_location.store(false, Ordering::SeqCst);
-    let s3 = s.clone();
-    ds.call(move |a| {
-        a.edit_config(
-            &s3,
-            Datastore::Running,
-            Operation::Merge,
-            TestOption::TestThenSet,
-            ErrorOption::StopOnError,
-            &edit,
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    // A value the service's type cannot hold refuses the commit, naming it.
+    let before = std::fs::read_to_string(dir.join("startup.xml")).unwrap();
+    let bad = format!(
+        r#"<widgets xmlns="{NS}"><widget><name>w3</name><limit>300</limit></widget></widgets>"#
+    );
+    let errs = merge(&ds, &admin, &bad).await.unwrap_err();
+    assert_eq!(errs[0].tag, ErrorTag::InvalidValue, "{errs:?}");
     assert_eq!(
-        *contact_applied.lock().unwrap(),
-        vec!["/ietf-system:system/contact".to_string()]
+        errs[0].path.as_deref(),
+        Some("/lifeline-test:widgets/widget[name='w3']/limit"),
+        "{errs:?}"
     );
     assert_eq!(
-        *location_applied.lock().unwrap(),
-        vec!["/ietf-system:system/location".to_string()]
+        std::fs::read_to_string(dir.join("startup.xml")).unwrap(),
+        before
+    );
+
+    // Accepted: the service sees exactly its changes, deletes first.
+    probe.changes.lock().clear();
+    merge(&ds, &admin, &edit).await.unwrap();
+    assert_eq!(
+        *probe.changes.lock(),
+        vec!["/lifeline-test:widgets/widget[name='w2']".to_string()]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_reads_resume_after_keys() {
-    let dir = tempdir();
-    let svc = recorder("table", "/ietf-system:system/contact");
-    let visited = svc.visited.clone();
-    let app = Appliance::start(Options {
-        state_dir: dir.clone(),
-        factory: factory(),
-        extra_yang: Vec::new(),
-        extra_services: vec![Box::new(svc)],
-        opener: std::sync::Arc::new(lifeline::ports::serial::TtyOpener),
-    })
+async fn state_is_read_lazily_and_only_what_the_filter_selects() {
+    let probe = Arc::new(Probe::default());
+    let (app, dir) = start(probe.clone(), 10_000).await;
+    let ds = app.ds.clone();
+    let admin = user(&ds, "admin", Face::Netconf);
+    // A page resumes after the keys it is given and walks no further.
+    let q = StateQuery {
+        root: "/lifeline-test:widgets/widget".into(),
+        select: lifeline::service::state::Select::All,
+        after: Some(vec!["w05000".into()]),
+        limit: 2,
+    };
+    let provider = ds.registry().provider(&q.root).unwrap();
+    probe.visited.store(0, Ordering::SeqCst);
+    let page = provider.read(&q);
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.entries[0]["name"], "w05001");
+    assert_eq!(page.next, Some(vec!["w05002".to_string()]));
+    // A get of one widget asks the provider for that widget only.
+    probe.visited.store(0, Ordering::SeqCst);
+    let xml = ds
+        .get(
+            &admin,
+            Filter::Path("/lifeline-test:widgets/widget[name='w00001']".into()),
+            WithDefaults::Explicit,
+        )
+        .await
+        .unwrap();
+    assert!(
+        xml.contains("<pokes>0</pokes>") && xml.contains("<size>large</size>"),
+        "{xml}"
+    );
+    assert_eq!(probe.visited.load(Ordering::SeqCst), 1);
+    // A get of something else does not ask it at all.
+    probe.visited.store(0, Ordering::SeqCst);
+    ds.get(
+        &admin,
+        Filter::Path("/ietf-system:system".into()),
+        WithDefaults::Explicit,
+    )
     .await
     .unwrap();
-    let q = StateQuery {
-        path: "/test:table".into(),
-        after: Some(vec!["k05000".into()]),
-        limit: Some(2),
+    assert_eq!(probe.visited.load(Ordering::SeqCst), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_typed_checked_by_nacm_and_raise_typed_events() {
+    let probe = Arc::new(Probe::default());
+    let (app, dir) = start(probe.clone(), 10).await;
+    let ds = app.ds.clone();
+    let mut events = ds.events.subscribe();
+    let path = DataPath::root("lifeline-test:widgets")
+        .entry("widget", &[("name", "w00001")])
+        .child("poke");
+    #[derive(Deserialize)]
+    struct Out {
+        total: String,
+    }
+    // The automation principal acting as admin: allowed; input defaults apply.
+    let admin = user(&ds, "admin", Face::Automation);
+    let out: Out = ds
+        .invoke(&admin, path.clone(), &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.total, "1");
+    let out: Out = ds
+        .invoke(&admin, path.clone(), &serde_json::json!({"times": 4}))
+        .await
+        .unwrap();
+    assert_eq!(out.total, "5");
+    // The same call as a user NACM denies.
+    let operator = user(&ds, "operator", Face::Automation);
+    let e = ds
+        .invoke::<_, Out>(&operator, path.clone(), &serde_json::json!({}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.tag, ErrorTag::AccessDenied, "{e:?}");
+    // Input the schema refuses never reaches the service.
+    let e = ds
+        .action(
+            &admin,
+            ActionCall::Json(path.clone(), serde_json::json!({"times": 999})),
+        )
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.tag, ErrorTag::InvalidValue, "{e:?}");
+    assert_eq!(probe.pokes.lock()["w00001"], 5);
+    // The appliance itself runs no actions.
+    let e = ds
+        .invoke::<_, Out>(&Session::system(), path, &serde_json::json!({}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.tag, ErrorTag::AccessDenied);
+    // The events were typed: the notification has their fields and header.
+    let first = loop {
+        let e = events.recv().await.unwrap();
+        if e.notification == Poked::NOTIFICATION {
+            break e;
+        }
     };
-    let got = app.ds.call(move |a| a.read_state(&q)).await.unwrap();
-    assert_eq!(
-        got,
-        vec![
-            (
-                "/test:table/row[key='k05001']/value".to_string(),
-                Some("5001".to_string())
-            ),
-            (
-                "/test:table/row[key='k05002']/value".to_string(),
-                Some("5002".to_string())
-            ),
-        ]
+    assert_eq!(first.text("total").as_deref(), Some("1"));
+    let n = lifeline::northbound::netconf::notify::render(ds.ctx, &first).unwrap();
+    assert!(
+        n.xml.contains("<widget>w00001</widget>")
+            && n.xml.contains("<severity>notice</severity>")
+            && n.xml.contains(NS),
+        "{}",
+        n.xml
     );
-    assert_eq!(
-        visited.load(Ordering::SeqCst),
-        2,
-        "the read walked more than it returned"
-    );
+    let trap = lifeline::northbound::snmp::notify::Notification::event(&first);
+    assert!(trap.trap_oid.to_string().ends_with(".5433.0.100"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempdir() -> std::path::PathBuf {
+    use std::time::{SystemTime, UNIX_EPOCH};
     let d = std::env::temp_dir().join(format!(
         "lifeline-svc-{}-{}",
         std::process::id(),
-        rand_suffix()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }

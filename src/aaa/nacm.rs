@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::ffi::CStr;
 
+use serde::Deserialize;
 use yang5::data::{Data, DataNodeRef};
 use yang5::schema::SchemaNode;
 
@@ -56,29 +57,73 @@ pub struct Policy {
     rules: Vec<Rule>,
 }
 
-fn leaf(n: &DataNodeRef<'_>, name: &str) -> Option<String> {
-    n.children()
-        .find(|c| c.schema().name() == name)
-        .and_then(|c| c.value_canonical())
+/// `ietf-netconf-acm:nacm` as configured.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(rename = "enable-nacm")]
+    enable: bool,
+    #[serde(rename = "read-default")]
+    read_default: Action,
+    #[serde(rename = "write-default")]
+    write_default: Action,
+    #[serde(rename = "exec-default")]
+    exec_default: Action,
+    #[serde(default)]
+    pub(super) groups: super::Groups,
+    #[serde(rename = "rule-list", default)]
+    rule_lists: Vec<RuleList>,
 }
 
-fn leaves(n: &DataNodeRef<'_>, name: &str) -> Vec<String> {
-    n.children()
-        .filter(|c| c.schema().name() == name)
-        .filter_map(|c| c.value_canonical())
-        .collect()
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Action {
+    Permit,
+    Deny,
 }
 
-/// The NACM groups `user` is a member of: the one group concept of every face.
-pub fn member_of(running: &Tree, user: &str) -> Vec<String> {
-    running
-        .find_xpath("/ietf-netconf-acm:nacm/groups/group")
-        .map(|set| {
-            set.filter(|g| leaves(g, "user-name").iter().any(|u| u == user))
-                .filter_map(|g| leaf(&g, "name"))
-                .collect()
-        })
-        .unwrap_or_default()
+#[derive(Debug, Clone, Deserialize)]
+struct RuleList {
+    #[serde(default)]
+    group: Vec<String>,
+    #[serde(default)]
+    rule: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RuleConfig {
+    #[serde(rename = "module-name")]
+    module: String,
+    path: Option<String>,
+    #[serde(rename = "rpc-name")]
+    rpc: Option<String>,
+    #[serde(rename = "notification-name")]
+    notification: Option<String>,
+    #[serde(rename = "access-operations", deserialize_with = "operations")]
+    ops: u8,
+    action: Action,
+}
+
+/// `*` or a space-separated set of the bits create, read, update, delete, exec.
+fn operations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim() == "*" {
+        return Ok(0x1f);
+    }
+    text.split_whitespace().try_fold(0u8, |acc, o| {
+        Ok(acc
+            | match o {
+                "create" => 1,
+                "read" => 2,
+                "update" => 4,
+                "delete" => 8,
+                "exec" => 16,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown access operation {other}"
+                    )));
+                }
+            })
+    })
 }
 
 impl Policy {
@@ -93,64 +138,43 @@ impl Policy {
         }
     }
 
-    pub fn for_user(running: &Tree, user: &str) -> Policy {
-        let Some(nacm) = crate::datastore::tree::find(running, "/ietf-netconf-acm:nacm") else {
-            return Policy::unrestricted();
-        };
-        let get =
-            |name: &str, default: &str| leaf(&nacm, name).unwrap_or_else(|| default.to_string());
-        if get("enable-nacm", "true") != "true" {
+    /// The rules of the rule-lists that name one of `groups` (or `*`).
+    pub fn new(c: &Config, groups: &[&str]) -> Policy {
+        if !c.enable {
             return Policy::unrestricted();
         }
-        let groups: HashSet<String> = member_of(running, user).into_iter().collect();
         let mut rules = Vec::new();
-        if let Ok(lists) = running.find_xpath("/ietf-netconf-acm:nacm/rule-list") {
-            for list in lists {
-                let applies = leaves(&list, "group")
-                    .iter()
-                    .any(|g| g == "*" || groups.contains(g));
-                if !applies {
-                    continue;
-                }
-                for r in list.children().filter(|c| c.schema().name() == "rule") {
-                    let target = if let Some(p) = leaf(&r, "path") {
-                        Target::Data(p)
-                    } else if let Some(n) = leaf(&r, "rpc-name") {
-                        Target::Rpc(n)
-                    } else if let Some(n) = leaf(&r, "notification-name") {
-                        Target::Notification(n)
-                    } else {
-                        Target::Any
-                    };
-                    let ops_text = leaf(&r, "access-operations").unwrap_or_else(|| "*".into());
-                    let ops = if ops_text.trim() == "*" {
-                        0x1f
-                    } else {
-                        ops_text.split_whitespace().fold(0u8, |acc, o| {
-                            acc | match o {
-                                "create" => 1,
-                                "read" => 2,
-                                "update" => 4,
-                                "delete" => 8,
-                                "exec" => 16,
-                                _ => 0,
-                            }
-                        })
-                    };
-                    rules.push(Rule {
-                        module: leaf(&r, "module-name").unwrap_or_else(|| "*".into()),
-                        target,
-                        ops,
-                        permit: leaf(&r, "action").as_deref() == Some("permit"),
-                    });
-                }
+        for list in &c.rule_lists {
+            if !list
+                .group
+                .iter()
+                .any(|g| g == "*" || groups.contains(&g.as_str()))
+            {
+                continue;
+            }
+            for r in &list.rule {
+                let target = if let Some(p) = &r.path {
+                    Target::Data(p.clone())
+                } else if let Some(n) = &r.rpc {
+                    Target::Rpc(n.clone())
+                } else if let Some(n) = &r.notification {
+                    Target::Notification(n.clone())
+                } else {
+                    Target::Any
+                };
+                rules.push(Rule {
+                    module: r.module.clone(),
+                    target,
+                    ops: r.ops,
+                    permit: r.action == Action::Permit,
+                });
             }
         }
         Policy {
             unrestricted: false,
-            read_default: get("read-default", "permit") == "permit",
-            write_default: get("write-default", "deny") == "permit",
-            exec_default: get("exec-default", "permit") == "permit",
+            read_default: c.read_default == Action::Permit,
+            write_default: c.write_default == Action::Permit,
+            exec_default: c.exec_default == Action::Permit,
             rules,
         }
     }

@@ -157,6 +157,22 @@ impl Error {
     }
 }
 
+impl From<crate::service::Refusal> for Error {
+    /// A service's refusal, as the rpc-error a face sends.
+    fn from(r: crate::service::Refusal) -> Error {
+        use crate::service::Reason;
+        let tag = match r.reason {
+            Reason::Invalid => ErrorTag::InvalidValue,
+            Reason::Missing => ErrorTag::DataMissing,
+            Reason::Failed => ErrorTag::OperationFailed,
+            Reason::Denied => ErrorTag::AccessDenied,
+        };
+        let mut e = Error::application(tag, r.message);
+        e.path = r.path;
+        e
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)?;

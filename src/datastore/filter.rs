@@ -24,14 +24,14 @@ pub enum Filter {
     Path(String),
 }
 
-/// Selects what `filter` asks for from `source` into a new tree.
-pub fn select(
-    source: &Tree,
+/// The paths (libyang XPaths with module names) a filter selects; `None` for
+/// everything.
+pub fn paths(
     filter: &Filter,
     modules: &HashMap<String, String>,
-) -> Result<Tree, Error> {
-    let paths = match filter {
-        Filter::All => return Ok(tree::dup(source)),
+) -> Result<Option<Vec<String>>, Error> {
+    Ok(Some(match filter {
+        Filter::All => return Ok(None),
         Filter::Subtree(el) => {
             let mut out = Vec::new();
             for top in el.elements() {
@@ -39,8 +39,40 @@ pub fn select(
             }
             out
         }
-        Filter::XPath { select, scope } => vec![rewrite_prefixes(select, scope, modules)?],
+        Filter::XPath { select, scope } => split_union(&rewrite_prefixes(select, scope, modules)?),
         Filter::Path(p) => vec![p.clone()],
+    }))
+}
+
+/// `a | b` as its operands (a `|` inside quotes or predicates is not one).
+fn split_union(xpath: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut quote, mut depth, mut start) = (None, 0i32, 0);
+    for (i, c) in xpath.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '[' | '(') => depth += 1,
+            (None, ']' | ')') => depth -= 1,
+            (None, '|') if depth == 0 => {
+                out.push(xpath[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(xpath[start..].trim().to_string());
+    out
+}
+
+/// Selects what `filter` asks for from `source` into a new tree.
+pub fn select(
+    source: &Tree,
+    filter: &Filter,
+    modules: &HashMap<String, String>,
+) -> Result<Tree, Error> {
+    let Some(paths) = paths(filter, modules)? else {
+        return tree::dup(source);
     };
     let mut result = tree::empty(source.context());
     if source.reference().is_none() {
@@ -184,6 +216,14 @@ mod tests {
             "/ietf-system:system/ietf-system:hostname[.='a:b'] | //ietf-system:x"
         );
         assert!(rewrite_prefixes("/q:system", &scope, &modules()).is_err());
+    }
+
+    #[test]
+    fn unions_split_outside_quotes_and_predicates() {
+        assert_eq!(
+            split_union("/a:x[.='p|q'] | /a:y[b or c]|/a:z"),
+            vec!["/a:x[.='p|q']", "/a:y[b or c]", "/a:z"]
+        );
     }
 
     #[test]

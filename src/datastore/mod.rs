@@ -1,28 +1,37 @@
 //! The datastore: running, candidate and startup, their locks, validation, commits
 //! that all services agree to or none see, confirmed commits, persistence and the
-//! rollback history. One actor thread owns all of it; faces hold a [`Handle`] and
-//! send it closures to run.
+//! rollback history. One actor thread owns all of it; faces and services hold a
+//! [`Handle`], whose methods (`requests.rs`) are every request the actor takes.
+//! Reads of live state never reach the actor: they go to the services' state
+//! providers from the caller's task (`operational.rs`).
+pub mod access;
+mod actor;
 pub mod edit;
 pub mod error;
 pub mod filter;
-pub mod persist;
-pub mod tree;
-
-mod actor;
 pub mod monitoring;
+pub mod operational;
+pub mod persist;
+mod requests;
+pub mod state;
+pub mod tree;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use yang5::context::Context;
 
-pub use actor::{Actor, BootOptions, Workspace, parse_instance, validate};
+pub use actor::{ActionCall, Actor, BootOptions, Workspace, parse_instance, validate};
 pub use error::{Error, ErrorTag, ErrorType, Result};
 pub use filter::Filter;
+pub use requests::ActionOutput;
 
+use crate::aaa::Aaa;
 use crate::events::EventBus;
+use crate::service::{ConfigDoc, Registry};
 
 /// The configuration datastores of RFC 6241.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +63,10 @@ pub enum Face {
     Snmp,
     /// A console session's escape menu (power control).
     Console,
+    /// A rule of the auto-response service, acting as its run-as user.
+    Automation,
+    /// The appliance itself (boot, confirmed-commit timeouts): the only caller
+    /// NACM does not apply to, and it runs no actions.
     System,
 }
 
@@ -64,12 +77,13 @@ impl Face {
             Face::Cli => "cli",
             Face::Snmp => "snmp",
             Face::Console => "console",
+            Face::Automation => "automation",
             Face::System => "system",
         }
     }
 }
 
-/// Who is asking: every request is made on behalf of a session.
+/// Who is asking: every request is made on behalf of a session (the principal).
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: u32,
@@ -143,6 +157,35 @@ pub struct CommitOptions {
 
 type Job = Box<dyn FnOnce(&mut Actor) + Send>;
 
+/// NACM's denied-operations, denied-data-writes and denied-notifications.
+#[derive(Default)]
+pub struct Denied {
+    pub operations: AtomicU32,
+    pub data_writes: AtomicU32,
+    pub notifications: AtomicU32,
+}
+
+impl Denied {
+    pub fn count(c: &AtomicU32) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the actor publishes for readers that do not wait for it.
+pub struct Shared {
+    /// The running configuration as of the last commit, and its generation
+    /// (which changes at every commit).
+    running: RwLock<(ConfigDoc, u64)>,
+    pub aaa: Aaa,
+    pub registry: Arc<Registry>,
+    /// Namespace to module name, for filters.
+    pub modules: std::collections::HashMap<String, String>,
+    pub monitoring: Mutex<monitoring::Monitoring>,
+    pub denied: Denied,
+    /// The rollback history's records, oldest first.
+    pub history: RwLock<Vec<persist::CommitRecord>>,
+}
+
 /// Cloneable handle to the datastore actor.
 #[derive(Clone)]
 pub struct Handle {
@@ -150,11 +193,13 @@ pub struct Handle {
     pub ctx: &'static Context,
     pub events: EventBus,
     next_session: Arc<AtomicU32>,
+    pub shared: Arc<Shared>,
 }
 
 impl Handle {
-    /// Runs `f` on the actor and returns its result.
-    pub async fn call<R: Send + 'static>(
+    /// Runs `f` on the actor and returns its result; waits for room in the
+    /// mailbox (back-pressure) rather than queueing without bound.
+    async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Actor) -> R + Send + 'static,
     ) -> Result<R> {
@@ -169,22 +214,11 @@ impl Handle {
     }
 
     /// Like `call`, for closures that return a `Result` themselves.
-    pub async fn run<R: Send + 'static>(
+    async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Actor) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         self.call(f).await?
-    }
-
-    /// Queues `f` without waiting (for session ends from `Drop`).
-    pub fn post(&self, f: impl FnOnce(&mut Actor) + Send + 'static) {
-        let job: Job = Box::new(f);
-        if let Err(mpsc::error::TrySendError::Full(job)) = self.tx.try_send(job) {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(job).await;
-            });
-        }
     }
 
     /// A new management session id (never 0, which is the system's).
@@ -196,20 +230,51 @@ impl Handle {
             source,
         }
     }
+
+    /// The running configuration as of the last commit, with its generation.
+    pub fn running(&self) -> (ConfigDoc, u64) {
+        self.shared.running.read().clone()
+    }
+
+    pub fn aaa(&self) -> &Aaa {
+        &self.shared.aaa
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
 }
 
 /// The actor's end of the handle's channel.
 pub struct Mailbox(mpsc::Receiver<Job>);
 
+/// How many requests may wait for the actor before callers wait to send.
+const MAILBOX: usize = 1024;
+
 /// Creates a handle before the actor exists, so services built before the boot can
 /// hold it; requests wait in the mailbox until [`run`] starts the actor.
-pub fn channel(ctx: &'static Context, events: EventBus) -> (Handle, Mailbox) {
-    let (tx, rx) = mpsc::channel::<Job>(1024);
+pub fn channel(
+    ctx: &'static Context,
+    events: EventBus,
+    aaa: Aaa,
+    registry: Arc<Registry>,
+) -> (Handle, Mailbox) {
+    let (tx, rx) = mpsc::channel::<Job>(MAILBOX);
+    let shared = Arc::new(Shared {
+        running: RwLock::new((ConfigDoc::empty(ctx), 0)),
+        aaa,
+        registry,
+        modules: crate::schema::namespaces(ctx),
+        monitoring: Mutex::new(monitoring::Monitoring::default()),
+        denied: Denied::default(),
+        history: RwLock::default(),
+    });
     let handle = Handle {
         tx,
         ctx,
         events,
         next_session: Arc::new(AtomicU32::new(1)),
+        shared,
     };
     (handle, Mailbox(rx))
 }

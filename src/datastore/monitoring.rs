@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
 use yang5::context::Context;
 
 use super::Datastore;
-use super::tree::Tree;
 
 /// Counters a face bumps as it works; one set per session and one global.
 #[derive(Default, Debug)]
@@ -39,6 +39,8 @@ pub struct Monitoring {
     pub in_sessions: u32,
     pub in_bad_hellos: u32,
     pub dropped_sessions: u32,
+    /// The datastore locks: (session, since) of running, candidate, startup.
+    pub locks: [Option<(u32, DateTime<Utc>)>; 3],
 }
 
 impl Default for Monitoring {
@@ -51,6 +53,7 @@ impl Default for Monitoring {
             in_sessions: 0,
             in_bad_hellos: 0,
             dropped_sessions: 0,
+            locks: [None; 3],
         }
     }
 }
@@ -69,87 +72,71 @@ impl Monitoring {
         self.sessions.remove(&id);
     }
 
-    pub(super) fn add_state(
-        &self,
-        op: &mut Tree,
-        ctx: &'static Context,
-        locks: &[Option<(u32, DateTime<Utc>)>; 3],
-    ) {
-        let base = "/ietf-netconf-monitoring:netconf-state";
-        let mut set = |path: String, value: Option<&str>| {
-            if let Err(e) = op.new_path(&path, value, false) {
-                tracing::warn!("monitoring state {path}: {e}");
-            }
-        };
-        for cap in &self.capabilities {
-            set(format!("{base}/capabilities/capability"), Some(cap));
-        }
-        for ds in [Datastore::Running, Datastore::Candidate, Datastore::Startup] {
-            let dpath = format!("{base}/datastores/datastore[name='{}']", ds.as_str());
-            match &locks[ds as usize] {
-                Some((holder, since)) => {
-                    set(
-                        format!("{dpath}/locks/global-lock/locked-by-session"),
-                        Some(&holder.to_string()),
-                    );
-                    set(
-                        format!("{dpath}/locks/global-lock/locked-time"),
-                        Some(&ts(since)),
-                    );
+    /// The `netconf-state` container as RFC 7951 JSON.
+    pub fn state(&self, ctx: &Context) -> Value {
+        let locks: Vec<Value> = [Datastore::Running, Datastore::Candidate, Datastore::Startup]
+            .iter()
+            .map(|ds| match &self.locks[*ds as usize] {
+                Some((holder, since)) => json!({
+                    "name": ds.as_str(),
+                    "locks": {"global-lock": {"locked-by-session": holder, "locked-time": ts(since)}},
+                }),
+                None => json!({"name": ds.as_str()}),
+            })
+            .collect();
+        let schemas: Vec<Value> = ctx
+            .modules(false)
+            .filter_map(|m| {
+                Some(json!({
+                    "identifier": m.name(),
+                    "version": m.revision()?,
+                    "format": "yang",
+                    "namespace": m.namespace(),
+                    "location": ["NETCONF"],
+                }))
+            })
+            .collect();
+        let sessions: Vec<Value> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| {
+                let mut v = json!({
+                    "session-id": id,
+                    "transport": "netconf-ssh",
+                    "username": s.user,
+                    "login-time": ts(&s.login_time),
+                });
+                if let Some(h) = &s.source_host {
+                    v["source-host"] = json!(h);
                 }
-                None => set(dpath, None),
-            }
-        }
-        for m in ctx.modules(false) {
-            let Some(rev) = m.revision() else { continue };
-            let spath = format!(
-                "{base}/schemas/schema[identifier='{}'][version='{rev}'][format='ietf-netconf-monitoring:yang']",
-                m.name()
-            );
-            set(format!("{spath}/namespace"), Some(m.namespace()));
-            set(format!("{spath}/location"), Some("NETCONF"));
-        }
-        for (id, s) in &self.sessions {
-            let p = format!("{base}/sessions/session[session-id='{id}']");
-            set(
-                format!("{p}/transport"),
-                Some("ietf-netconf-monitoring:netconf-ssh"),
-            );
-            set(format!("{p}/username"), Some(&s.user));
-            if let Some(h) = &s.source_host {
-                set(format!("{p}/source-host"), Some(h));
-            }
-            set(format!("{p}/login-time"), Some(&ts(&s.login_time)));
-            counters(&mut set, &p, &s.counters);
-        }
-        let st = format!("{base}/statistics");
-        set(format!("{st}/netconf-start-time"), Some(&ts(&self.start)));
-        set(
-            format!("{st}/in-bad-hellos"),
-            Some(&self.in_bad_hellos.to_string()),
-        );
-        set(
-            format!("{st}/in-sessions"),
-            Some(&self.in_sessions.to_string()),
-        );
-        set(
-            format!("{st}/dropped-sessions"),
-            Some(&self.dropped_sessions.to_string()),
-        );
-        counters(&mut set, &st, &self.global);
+                counters(&mut v, &s.counters);
+                v
+            })
+            .collect();
+        let mut stats = json!({
+            "netconf-start-time": ts(&self.start),
+            "in-bad-hellos": self.in_bad_hellos,
+            "in-sessions": self.in_sessions,
+            "dropped-sessions": self.dropped_sessions,
+        });
+        counters(&mut stats, &self.global);
+        json!({
+            "capabilities": {"capability": self.capabilities},
+            "datastores": {"datastore": locks},
+            "schemas": {"schema": schemas},
+            "sessions": {"session": sessions},
+            "statistics": stats,
+        })
     }
 }
 
-fn counters(set: &mut impl FnMut(String, Option<&str>), base: &str, c: &Counters) {
-    for (name, v) in [
+fn counters(v: &mut Value, c: &Counters) {
+    for (name, n) in [
         ("in-rpcs", &c.in_rpcs),
         ("in-bad-rpcs", &c.in_bad_rpcs),
         ("out-rpc-errors", &c.out_rpc_errors),
         ("out-notifications", &c.out_notifications),
     ] {
-        set(
-            format!("{base}/{name}"),
-            Some(&v.load(Ordering::Relaxed).to_string()),
-        );
+        v[name] = json!(n.load(Ordering::Relaxed));
     }
 }

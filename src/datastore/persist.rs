@@ -118,6 +118,61 @@ impl StateDir {
     }
 }
 
+/// The first line of a startup file written by a commit: the commit's record,
+/// so that a crash between the startup file and the history record loses
+/// neither (the boot writes the missing record).
+const RECORD_MARK: &str = "<!-- lifeline-commit ";
+
+/// A configuration text headed by its commit's record.
+pub fn with_record(rec: &CommitRecord, config: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!(
+        "{RECORD_MARK}id={} time={} user={} face={} confirmed={} comment={} -->\n{config}",
+        rec.id,
+        rec.time.to_rfc3339(),
+        b64(&rec.user),
+        b64(&rec.face),
+        rec.confirmed,
+        b64(&rec.comment)
+    )
+}
+
+/// The commit record heading a configuration text, if any.
+pub fn read_record(text: &str) -> Option<CommitRecord> {
+    use base64::Engine as _;
+    let line = text.lines().next()?.strip_prefix(RECORD_MARK)?;
+    let line = line.strip_suffix("-->")?.trim();
+    let field = |k: &str| {
+        line.split(' ')
+            .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
+    };
+    let text_of = |k: &str| -> Option<String> {
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(field(k)?)
+            .ok()?;
+        String::from_utf8(b).ok()
+    };
+    Some(CommitRecord {
+        id: field("id")?.parse().ok()?,
+        time: DateTime::parse_from_rfc3339(field("time")?)
+            .ok()?
+            .with_timezone(&Utc),
+        user: text_of("user")?,
+        face: text_of("face")?,
+        comment: text_of("comment")?,
+        confirmed: field("confirmed")? == "true",
+    })
+}
+
+/// A configuration text without its record line.
+pub fn strip_record(text: &str) -> &str {
+    match text.strip_prefix(RECORD_MARK) {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r),
+        None => text,
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
@@ -155,6 +210,25 @@ pub fn remove_durable(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_head_their_configuration() {
+        let rec = CommitRecord {
+            id: 7,
+            time: DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            user: "o'brien x".into(),
+            face: "cli".into(),
+            comment: "two\nlines -->".into(),
+            confirmed: true,
+        };
+        let text = with_record(&rec, "<config/>\n");
+        assert_eq!(read_record(&text), Some(rec));
+        assert_eq!(strip_record(&text), "<config/>\n");
+        assert_eq!(read_record("<config/>"), None);
+        assert_eq!(strip_record("<config/>"), "<config/>");
+    }
 
     #[test]
     fn history_keeps_the_newest_records() {

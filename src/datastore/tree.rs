@@ -140,12 +140,40 @@ pub fn parse_config_xml(ctx: &'static Context, xml: &str) -> Result<Tree, yang5:
 }
 
 /// Duplicates a whole tree.
-pub fn dup(tree: &Tree) -> Tree {
+pub fn dup(tree: &Tree) -> Result<Tree, crate::datastore::Error> {
     if tree.reference().is_none() {
-        return DataTree::new(tree.context());
+        return Ok(DataTree::new(tree.context()));
     }
-    tree.duplicate()
-        .unwrap_or_else(|_| DataTree::new(tree.context()))
+    tree.duplicate().map_err(|e| {
+        crate::datastore::Error::from_yang(&e, crate::datastore::ErrorTag::OperationFailed)
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes the next prints of this thread fail, as libyang would when out of memory.
+    pub static FAIL_PRINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Prints a tree; a libyang failure is an error, never an empty text.
+pub fn print(
+    tree: &Tree,
+    format: yang5::data::DataFormat,
+    flags: yang5::data::DataPrinterFlags,
+) -> Result<String, crate::datastore::Error> {
+    #[cfg(test)]
+    if FAIL_PRINTS.with(|f| f.get()) {
+        return Err(crate::datastore::Error::application(
+            crate::datastore::ErrorTag::OperationFailed,
+            "printing the data failed (forced by a test)",
+        ));
+    }
+    if tree.reference().is_none() {
+        return Ok(String::new());
+    }
+    tree.print_string(format, flags).map_err(|e| {
+        crate::datastore::Error::from_yang(&e, crate::datastore::ErrorTag::OperationFailed)
+    })
 }
 
 /// Frees the subtree at `node`, keeping `tree`'s top-level anchor valid.

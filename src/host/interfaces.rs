@@ -3,9 +3,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::service::{CommitView, NoChange, Prepared, Refusal, Service, StateEntries, StateQuery};
+use serde_json::{Value, json};
 
-const ROOT: &str = "/ietf-interfaces:interfaces-state";
+use crate::service::{StatePage, StateProvider, StateQuery};
+
+const LIST: &str = "/ietf-interfaces:interfaces-state/interface";
 
 pub struct Interfaces {
     sysfs: PathBuf,
@@ -68,77 +70,71 @@ fn oper_status(s: Option<&str>) -> &'static str {
     }
 }
 
-impl Service for Interfaces {
-    fn name(&self) -> &str {
-        "interfaces"
+impl StateProvider for Interfaces {
+    fn roots(&self) -> Vec<&'static str> {
+        vec![LIST]
     }
 
-    fn prefixes(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn prepare(&mut self, _view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
-        Ok(Box::new(NoChange))
-    }
-
-    fn state_roots(&self) -> Vec<String> {
-        vec![ROOT.into()]
-    }
-
-    fn state(&self, q: &StateQuery) -> StateEntries {
-        let mut out = Vec::new();
-        let after = q.after.as_ref().and_then(|k| k.first()).cloned();
+    fn read(&self, q: &StateQuery) -> StatePage {
         let names = self.names();
-        let todo = names
-            .iter()
-            .filter(|n| after.as_ref().is_none_or(|a| *n > a))
-            .take(q.limit.unwrap_or(usize::MAX));
-        for name in todo {
-            if name.contains('\'') {
-                continue;
-            }
-            let dir = self.sysfs.join(name);
-            let base = format!("{ROOT}/interface[name='{name}']");
-            let mut leaf = |p: &str, v: String| out.push((format!("{base}/{p}"), Some(v)));
-            leaf("type", if_type(read(&dir, "type").as_deref()).into());
-            leaf(
-                "oper-status",
-                oper_status(read(&dir, "operstate").as_deref()).into(),
-            );
-            let up = read(&dir, "flags")
-                .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
-                .is_some_and(|f| f & 1 == 1);
-            leaf("admin-status", if up { "up" } else { "down" }.into());
-            if let Some(i) = read(&dir, "ifindex") {
-                leaf("if-index", i);
-            }
-            if let Some(mac) = read(&dir, "address").filter(|m| m.len() == 17) {
-                leaf("phys-address", mac);
-            }
-            if let Some(speed) = read(&dir, "speed")
-                .and_then(|s| s.parse::<i64>().ok())
-                .filter(|s| *s > 0)
-            {
-                leaf("speed", (speed as u64 * 1_000_000).to_string());
-            }
-            leaf("statistics/discontinuity-time", crate::host::boot_time());
-            let stats = dir.join("statistics");
-            for (yang, file) in [
-                ("in-octets", "rx_bytes"),
-                ("in-unicast-pkts", "rx_packets"),
-                ("in-multicast-pkts", "multicast"),
-                ("in-discards", "rx_dropped"),
-                ("in-errors", "rx_errors"),
-                ("out-octets", "tx_bytes"),
-                ("out-unicast-pkts", "tx_packets"),
-                ("out-discards", "tx_dropped"),
-                ("out-errors", "tx_errors"),
-            ] {
-                if let Some(v) = read(&stats, file) {
-                    leaf(&format!("statistics/{yang}"), v);
-                }
+        StatePage::from_sorted(
+            q,
+            names
+                .iter()
+                .filter(|n| q.wants(n))
+                .map(|name| (vec![name.clone()], self.interface(name))),
+        )
+    }
+}
+
+impl Interfaces {
+    fn interface(&self, name: &str) -> Value {
+        let dir = self.sysfs.join(name);
+        let up = read(&dir, "flags")
+            .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+            .is_some_and(|f| f & 1 == 1);
+        let mut v = json!({
+            "name": name,
+            "type": if_type(read(&dir, "type").as_deref()),
+            "admin-status": if up { "up" } else { "down" },
+            "oper-status": oper_status(read(&dir, "operstate").as_deref()),
+        });
+        if let Some(i) = read(&dir, "ifindex").and_then(|i| i.parse::<i32>().ok()) {
+            v["if-index"] = json!(i);
+        }
+        if let Some(mac) = read(&dir, "address").filter(|m| m.len() == 17) {
+            v["phys-address"] = json!(mac);
+        }
+        if let Some(speed) = read(&dir, "speed")
+            .and_then(|s| s.parse::<i64>().ok())
+            .filter(|s| *s > 0)
+        {
+            // gauge64: a string in RFC 7951 JSON.
+            v["speed"] = json!((speed as u64 * 1_000_000).to_string());
+        }
+        let mut stats = json!({"discontinuity-time": crate::host::boot_time()});
+        let sdir = dir.join("statistics");
+        for (yang, file) in [
+            ("in-octets", "rx_bytes"),
+            ("in-unicast-pkts", "rx_packets"),
+            ("in-multicast-pkts", "multicast"),
+            ("in-discards", "rx_dropped"),
+            ("in-errors", "rx_errors"),
+            ("out-octets", "tx_bytes"),
+            ("out-unicast-pkts", "tx_packets"),
+            ("out-discards", "tx_dropped"),
+            ("out-errors", "tx_errors"),
+        ] {
+            if let Some(n) = read(&sdir, file).and_then(|n| n.parse::<u64>().ok()) {
+                // counter64 is a string; counter32 (discards, errors) a number.
+                stats[yang] = if yang.ends_with("discards") || yang.ends_with("errors") {
+                    json!(n as u32)
+                } else {
+                    json!(n.to_string())
+                };
             }
         }
-        out
+        v["statistics"] = stats;
+        v
     }
 }

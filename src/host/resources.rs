@@ -2,10 +2,14 @@
 //! read from /proc and statvfs on demand; processor load is sampled in the
 //! background so a read can give the last minute's average at once.
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
-use crate::service::{CommitView, NoChange, Prepared, Refusal, Service, StateEntries, StateQuery};
+use serde_json::{Value, json};
+
+use crate::service::{StatePage, StateProvider, StateQuery};
 
 const ROOT: &str = "/lifeline-host:host-resources";
 /// Samples kept: one every 5 s, a minute's worth.
@@ -44,7 +48,7 @@ impl HostResources {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let Some(s) = weak.upgrade() else { return };
-                let mut s = s.lock().unwrap();
+                let mut s = s.lock();
                 if s.len() == SAMPLES {
                     s.pop_front();
                 }
@@ -57,7 +61,7 @@ impl HostResources {
     /// Each CPU's load in percent since the oldest sample (about a minute).
     fn loads(&self) -> Vec<u64> {
         let now = cpu_times();
-        let s = self.samples.lock().unwrap();
+        let s = self.samples.lock();
         let Some(old) = s.front() else {
             return Vec::new();
         };
@@ -125,35 +129,16 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-impl Service for HostResources {
-    fn name(&self) -> &str {
-        "host-resources"
+impl StateProvider for HostResources {
+    fn roots(&self) -> Vec<&'static str> {
+        vec![ROOT]
     }
 
-    fn prefixes(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn prepare(&mut self, _view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
-        Ok(Box::new(NoChange))
-    }
-
-    fn state_roots(&self) -> Vec<String> {
-        vec![ROOT.into()]
-    }
-
-    fn state(&self, _q: &StateQuery) -> StateEntries {
-        let mut out: StateEntries = Vec::new();
-        let mut leaf = |p: String, v: String| out.push((format!("{ROOT}/{p}"), Some(v)));
+    fn read(&self, _q: &StateQuery) -> StatePage {
         let uptime = std::fs::read_to_string("/proc/uptime")
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
             .unwrap_or(0.0);
-        leaf("uptime".into(), format!("{uptime:.2}"));
-        leaf(
-            "current-time".into(),
-            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        );
         let procs = std::fs::read_dir("/proc")
             .map(|d| {
                 d.flatten()
@@ -166,16 +151,15 @@ impl Service for HostResources {
                     .count()
             })
             .unwrap_or(0);
-        leaf("processes".into(), procs.to_string());
         let mem = meminfo();
         let get = |k: &str| mem.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
-        leaf("memory-size".into(), get("MemTotal").to_string());
         let model = cpu_model();
-        for (i, load) in self.loads().iter().enumerate() {
-            let p = format!("processor[index='{}']", i + 1);
-            leaf(format!("{p}/description"), model.clone());
-            leaf(format!("{p}/load"), load.min(&100).to_string());
-        }
+        let processors: Vec<Value> = self
+            .loads()
+            .iter()
+            .enumerate()
+            .map(|(i, load)| json!({"index": i + 1, "description": model, "load": load.min(&100)}))
+            .collect();
         let mut storage = vec![
             (
                 "ram",
@@ -195,14 +179,25 @@ impl Service for HostResources {
         for (dir, bsize, blocks, used) in filesystems() {
             storage.push(("fixed-disk", dir, bsize, blocks, used));
         }
-        for (i, (kind, descr, unit, size, used)) in storage.into_iter().enumerate() {
-            let p = format!("storage[index='{}']", i + 1);
-            leaf(format!("{p}/kind"), kind.into());
-            leaf(format!("{p}/description"), descr);
-            leaf(format!("{p}/allocation-unit"), unit.to_string());
-            leaf(format!("{p}/size"), size.to_string());
-            leaf(format!("{p}/used"), used.to_string());
+        let storage: Vec<Value> = storage
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, descr, unit, size, used))| {
+                // uint64 is a string in RFC 7951 JSON.
+                json!({"index": i + 1, "kind": kind, "description": descr,
+                       "allocation-unit": unit, "size": size.to_string(), "used": used.to_string()})
+            })
+            .collect();
+        StatePage {
+            entries: vec![json!({
+                "uptime": format!("{uptime:.2}"),
+                "current-time": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "processes": procs,
+                "memory-size": get("MemTotal").to_string(),
+                "processor": processors,
+                "storage": storage,
+            })],
+            next: None,
         }
-        out
     }
 }

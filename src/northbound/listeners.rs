@@ -1,191 +1,147 @@
-//! The management listeners are configuration (`lifeline-system:management`): a
-//! commit that adds, moves or removes an endpoint rebinds at once, and one whose
-//! address cannot be bound is refused before anything changes.
-use std::collections::HashMap;
+//! The management faces' settings (`lifeline-system:management`): where NETCONF
+//! and the CLI listen, their session limits, and the login limits of every face.
+//! A commit that adds, moves or removes an endpoint rebinds at once, and one
+//! whose address cannot be bound is refused before anything changes.
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
-use yang5::data::Data;
+use serde::Deserialize;
 
-use super::ssh::{Role, SshServer};
-use crate::datastore::tree::Tree;
-use crate::service::{CommitView, Prepared, Refusal, Service};
+use super::ssh::SshServer;
+use crate::listen::{self, Endpoint, Kind, Listeners, LoginLimits};
+use crate::service::config::ip;
+use crate::service::{Change, Prepared, Refusal, Service};
 
-type Active = Arc<Mutex<HashMap<(Role, SocketAddr), watch::Sender<bool>>>>;
-
-pub struct Listeners {
-    ssh: Arc<SshServer>,
-    rt: tokio::runtime::Handle,
-    active: Active,
+#[derive(Deserialize)]
+struct EndpointConfig {
+    #[serde(deserialize_with = "ip")]
+    address: IpAddr,
+    port: u16,
 }
 
-impl Listeners {
-    pub fn new(ssh: Arc<SshServer>, rt: tokio::runtime::Handle) -> Listeners {
-        Listeners {
-            ssh,
-            rt,
-            active: Arc::default(),
+#[derive(Deserialize)]
+struct FaceConfig {
+    enabled: bool,
+    #[serde(rename = "max-sessions")]
+    max_sessions: usize,
+    #[serde(rename = "idle-timeout")]
+    idle_timeout: u64,
+    #[serde(rename = "max-unauthenticated")]
+    max_unauthenticated: usize,
+    #[serde(rename = "max-unauthenticated-per-source")]
+    per_source: usize,
+    #[serde(default)]
+    endpoint: Vec<EndpointConfig>,
+}
+
+impl FaceConfig {
+    fn idle(&self) -> Option<Duration> {
+        (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout))
+    }
+
+    fn logins(&self) -> LoginLimits {
+        LoginLimits {
+            max: self.max_unauthenticated,
+            per_source: self.per_source,
         }
     }
-}
 
-/// The endpoints a configuration asks for.
-pub fn endpoints(config: &Tree) -> Vec<(Role, SocketAddr)> {
-    let mut out = endpoints_of(config, Role::Netconf, "/lifeline-system:management/netconf");
-    out.extend(endpoints_of(
-        config,
-        Role::Cli,
-        "/lifeline-system:management/cli",
-    ));
-    out
-}
-
-fn endpoints_of(config: &Tree, role: Role, base: &str) -> Vec<(Role, SocketAddr)> {
-    let mut out = Vec::new();
-    let enabled = crate::datastore::tree::find(config, &format!("{base}/enabled"))
-        .and_then(|n| n.value_canonical())
-        .is_none_or(|v| v == "true");
-    if !enabled {
-        return out;
+    fn endpoints(&self, kind: Kind) -> impl Iterator<Item = Endpoint> + '_ {
+        self.endpoint
+            .iter()
+            .filter(|_| self.enabled)
+            .map(move |e| Endpoint {
+                addr: SocketAddr::new(e.address, e.port),
+                kind,
+                target: String::new(),
+            })
     }
-    let Ok(set) = config.find_xpath(&format!("{base}/endpoint")) else {
-        return out;
-    };
-    for ep in set {
-        let leaf = |name: &str| {
-            ep.children()
-                .find(|c| c.schema().name() == name)
-                .and_then(|c| c.value_canonical())
-        };
-        let (Some(addr), Some(port)) = (leaf("address"), leaf("port")) else {
-            continue;
-        };
-        let Ok(ip) = addr.split('%').next().unwrap_or("").parse::<IpAddr>() else {
-            continue;
-        };
-        let Ok(port) = port.parse::<u16>() else {
-            continue;
-        };
-        out.push((role.clone(), SocketAddr::new(ip, port)));
-    }
-    out
 }
 
-/// Binds a listening socket; `::` also accepts IPv4 (dual-stack).
-pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(!addr.ip().is_unspecified())?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(128)?;
-    Ok(socket.into())
+#[derive(Deserialize)]
+struct Management {
+    #[serde(rename = "login-grace-time")]
+    grace: u64,
+    netconf: FaceConfig,
+    cli: FaceConfig,
 }
 
-/// A face's session limits: (max-sessions, idle-timeout; 0 is none).
-fn limits(config: &Tree, face: &str) -> (usize, Option<std::time::Duration>) {
-    let get = |leaf: &str| {
-        crate::datastore::tree::find(
-            config,
-            &format!("/lifeline-system:management/{face}/{leaf}"),
-        )
-        .and_then(|n| n.value_canonical())
-        .and_then(|v| v.parse::<u64>().ok())
-    };
-    let max = get("max-sessions").unwrap_or(32) as usize;
-    let idle = get("idle-timeout").unwrap_or(3600);
-    (
-        max,
-        (idle > 0).then(|| std::time::Duration::from_secs(idle)),
-    )
+#[derive(Deserialize)]
+pub struct Config {
+    #[serde(rename = "lifeline-system:management")]
+    management: Management,
+}
+
+pub struct ManagementService {
+    ssh: Arc<SshServer>,
+    listeners: Arc<Listeners>,
+}
+
+impl ManagementService {
+    pub fn new(ssh: Arc<SshServer>, listeners: Arc<Listeners>) -> ManagementService {
+        ManagementService { ssh, listeners }
+    }
 }
 
 struct Rebind {
-    netconf_limits: (usize, Option<std::time::Duration>),
-    cli_limits: (usize, Option<std::time::Duration>),
     ssh: Arc<SshServer>,
-    rt: tokio::runtime::Handle,
-    active: Active,
-    stop: Vec<(Role, SocketAddr)>,
-    start: Vec<(Role, SocketAddr, std::net::TcpListener)>,
+    listeners: Arc<Listeners>,
+    config: Management,
+    plan: listen::Plan,
 }
 
 impl Prepared for Rebind {
     fn apply(self: Box<Self>) {
+        let m = &self.config;
         self.ssh
             .netconf()
             .limits
-            .set(self.netconf_limits.0, self.netconf_limits.1);
-        self.ssh
-            .cli_limits()
-            .set(self.cli_limits.0, self.cli_limits.1);
-        let mut active = self.active.lock().unwrap();
-        for key in &self.stop {
-            if let Some(tx) = active.remove(key) {
-                let _ = tx.send(true);
-            }
-        }
-        for (role, addr, std) in self.start {
-            let (tx, rx) = watch::channel(false);
-            active.insert((role.clone(), addr), tx);
-            let ssh = self.ssh.clone();
-            self.rt.spawn(async move {
-                match tokio::net::TcpListener::from_std(std) {
-                    Ok(l) => {
-                        tracing::info!("{role:?} listening on {addr}");
-                        ssh.serve(l, role, rx).await
-                    }
-                    Err(e) => tracing::error!("listener {addr}: {e}"),
-                }
-            });
-        }
+            .set(m.netconf.max_sessions, m.netconf.idle());
+        self.ssh.cli_limits().set(m.cli.max_sessions, m.cli.idle());
+        self.listeners
+            .set_limits(listen::Face::Netconf, m.netconf.logins());
+        self.listeners.set_limits(listen::Face::Cli, m.cli.logins());
+        self.listeners.set_grace(Duration::from_secs(m.grace));
+        self.plan.apply();
     }
 }
 
-impl Service for Listeners {
-    fn name(&self) -> &str {
+impl Service for ManagementService {
+    type Config = Config;
+
+    fn name(&self) -> &'static str {
         "management"
     }
 
-    fn prefixes(&self) -> Vec<String> {
+    fn owns(&self) -> Vec<&'static str> {
         // Console listeners (console-access) belong to the ports service.
         vec![
-            "/lifeline-system:management/netconf".into(),
-            "/lifeline-system:management/cli".into(),
+            "/lifeline-system:management/netconf",
+            "/lifeline-system:management/cli",
+            "/lifeline-system:management/login-grace-time",
         ]
     }
 
-    fn prepare(&mut self, view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
-        let wanted = endpoints(view.new);
-        let active = self.active.lock().unwrap();
-        let stop = active
-            .keys()
-            .filter(|k| !wanted.contains(k))
-            .cloned()
+    fn prepare(&mut self, config: Config, _: &[Change]) -> Result<Box<dyn Prepared>, Refusal> {
+        let m = config.management;
+        let wanted: Vec<Endpoint> = m
+            .netconf
+            .endpoints(Kind::Netconf)
+            .chain(m.cli.endpoints(Kind::Cli))
             .collect();
-        let mut start = Vec::new();
-        for (role, addr) in wanted {
-            if active.contains_key(&(role.clone(), addr)) {
-                continue;
-            }
-            let std = bind(addr).map_err(|e| Refusal {
-                message: format!("cannot listen on {addr}: {e}"),
-                path: Some("/lifeline-system:management".into()),
+        let plan = self
+            .listeners
+            .plan("management", &wanted)
+            .map_err(|(ep, e)| {
+                Refusal::invalid(format!("cannot listen on {}: {e}", ep.addr))
+                    .at("/lifeline-system:management")
             })?;
-            start.push((role, addr, std));
-        }
         Ok(Box::new(Rebind {
-            netconf_limits: limits(view.new, "netconf"),
-            cli_limits: limits(view.new, "cli"),
             ssh: self.ssh.clone(),
-            rt: self.rt.clone(),
-            active: self.active.clone(),
-            stop,
-            start,
+            listeners: self.listeners.clone(),
+            config: m,
+            plan,
         }))
     }
 }

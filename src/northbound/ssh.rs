@@ -1,5 +1,7 @@
-//! One SSH server for the management faces: the `netconf` subsystem (and, with the
-//! CLI, shells and exec). Logins are checked against `ietf-system` users.
+//! One SSH server for the management faces: the `netconf` subsystem, the CLI as
+//! shells and exec, and console sessions. Logins are checked against the
+//! users of the AAA directory; a connection's place among those waiting for
+//! their login is given back when it logs in.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,27 +11,25 @@ use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, Session as SshSession};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::aaa;
 use crate::datastore::{Face, Handle};
-use crate::events::{EventKind, Severity};
+use crate::listen::{self, Gate, Kind, Listeners, ServeFuture};
 use crate::northbound::cli::{Cli, shell};
 use crate::northbound::limits::Limits;
 use crate::northbound::netconf::Netconf;
-use crate::northbound::session_event;
+use crate::northbound::{Ended, session_event};
 use crate::ports::Manager;
 use crate::ports::config::Protocol;
 use crate::ports::console::{self, Plain, Term};
+use crate::shutdown::Shutdown;
 
 /// What a listener serves.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Netconf,
     Cli,
-    /// A console port's own SSH listener (by port name).
-    Console(String),
+    /// A console port's own SSH listener.
+    Console,
 }
 
 pub struct SshServer {
@@ -38,6 +38,7 @@ pub struct SshServer {
     cli_limits: Arc<Limits>,
     config: Arc<russh::server::Config>,
     ports: Arc<Manager>,
+    shutdown: Shutdown,
 }
 
 /// Loads the host key of the state dir, creating it on first boot.
@@ -55,11 +56,14 @@ pub fn host_key(state_dir: &Path) -> anyhow::Result<PrivateKey> {
 }
 
 impl SshServer {
+    /// The server, serving the NETCONF, CLI and console SSH listeners.
     pub fn new(
         ds: Handle,
         netconf: Arc<Netconf>,
         key: PrivateKey,
         ports: Arc<Manager>,
+        listeners: &Listeners,
+        shutdown: Shutdown,
     ) -> Arc<SshServer> {
         let mut methods = MethodSet::empty();
         methods.push(MethodKind::Password);
@@ -77,13 +81,22 @@ impl SshServer {
             nodelay: true,
             ..Default::default()
         };
-        Arc::new(SshServer {
+        let server = Arc::new(SshServer {
             ds,
             netconf,
             cli_limits: Limits::new(),
             config: Arc::new(config),
             ports,
-        })
+            shutdown,
+        });
+        for (kind, role) in [
+            (Kind::Netconf, Role::Netconf),
+            (Kind::Cli, Role::Cli),
+            (Kind::ConsoleSsh, Role::Console),
+        ] {
+            listeners.handle(kind, Arc::new(Serve(server.clone(), role)));
+        }
+        server
     }
 
     pub fn netconf(&self) -> &Arc<Netconf> {
@@ -93,53 +106,32 @@ impl SshServer {
     pub fn cli_limits(&self) -> &Arc<Limits> {
         &self.cli_limits
     }
+}
 
-    /// Accepts connections on `listener` until `stop` changes.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        role: Role,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                accepted = listener.accept() => {
-                    let Ok((socket, peer)) = accepted else { continue };
-                    // Replies span several SSH packets: without this, delayed ACKs stall them.
-                    let _ = socket.set_nodelay(true);
-                    self.clone().spawn_conn(socket, peer, role.clone());
-                }
-            }
-        }
-    }
+/// The listener handler of one role.
+struct Serve(Arc<SshServer>, Role);
 
-    /// Serves one accepted connection.
-    pub fn spawn_conn(
-        self: Arc<Self>,
-        socket: tokio::net::TcpStream,
-        peer: SocketAddr,
-        role: Role,
-    ) {
-        tokio::spawn(async move {
-            let target = match &role {
-                Role::Console(name) => Some(name.clone()),
-                _ => None,
-            };
+impl listen::Handler for Serve {
+    fn serve(&self, conn: listen::Conn) -> ServeFuture {
+        let server = self.0.clone();
+        let role = self.1;
+        Box::pin(async move {
+            let peer = conn.peer;
             let handler = Conn {
-                server: self.clone(),
+                server: server.clone(),
                 peer,
                 user: None,
-                target,
+                target: (role == Role::Console).then(|| conn.target.clone()),
                 role,
+                gate: conn.gate,
             };
-            match russh::server::run_stream(self.config.clone(), socket, handler).await {
+            match russh::server::run_stream(server.config.clone(), conn.stream, handler).await {
                 Ok(session) => {
                     let _ = session.await;
                 }
                 Err(e) => tracing::debug!("ssh from {peer}: {e}"),
             }
-        });
+        })
     }
 }
 
@@ -150,6 +142,8 @@ struct Conn {
     /// The console port asked for (`user:port03` or the port's own listener).
     target: Option<String>,
     role: Role,
+    /// Given back when the login succeeds.
+    gate: Gate,
 }
 
 impl Conn {
@@ -164,21 +158,33 @@ impl Conn {
             _ => login,
         }
     }
-}
 
-impl Conn {
     fn login_failure(&self, user: &str, method: &str) {
-        self.server.ds.events.publish(
-            EventKind::LoginFailure,
-            Severity::Warning,
-            "ssh",
-            format!("failed {method} login of {user} from {}", self.peer.ip()),
-            vec![
-                ("username".into(), user.into()),
-                ("source-host".into(), self.peer.ip().to_string()),
-                ("method".into(), method.into()),
-            ],
-        );
+        crate::aaa::login_failure(&self.server.ds.events, user, self.peer, "ssh", method);
+    }
+
+    fn accept(&mut self, user: &str) -> Auth {
+        self.user = Some(user.to_string());
+        self.gate.authenticated();
+        Auth::Accept
+    }
+
+    /// Shells, commands and ptys exist on the CLI's and the consoles' listeners.
+    fn cli_only(&self, channel: ChannelId, session: &mut SshSession) -> Result<(), russh::Error> {
+        if self.role != Role::Netconf {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
+    fn key_authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        let keys = self.server.ds.aaa().current().authorized_keys(user);
+        keys.iter().any(|(alg, data)| {
+            russh::keys::PublicKey::from_openssh(&format!("{alg} {data}"))
+                .is_ok_and(|k| k.key_data() == key.key_data())
+        })
     }
 }
 
@@ -187,16 +193,14 @@ impl russh::server::Handler for Conn {
 
     async fn auth_password(&mut self, login: &str, password: &str) -> Result<Auth, Self::Error> {
         let user = self.split_login(login);
-        let (u, p) = (user.to_string(), password.to_string());
-        let ok = self
+        if self
             .server
             .ds
-            .call(move |a| aaa::check_password(a.running(), &u, &p))
-            .await
-            .unwrap_or(false);
-        if ok {
-            self.user = Some(user.to_string());
-            Ok(Auth::Accept)
+            .aaa()
+            .current()
+            .check_password(user, password)
+        {
+            Ok(self.accept(user))
         } else {
             self.login_failure(user, "password");
             Ok(Auth::reject())
@@ -209,7 +213,7 @@ impl russh::server::Handler for Conn {
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         let user = self.split_login(login);
-        if self.key_authorized(user, offer.public_key).await {
+        if self.key_authorized(user, offer.public_key) {
             Ok(Auth::Accept)
         } else {
             Ok(Auth::reject())
@@ -222,9 +226,8 @@ impl russh::server::Handler for Conn {
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let user = self.split_login(login);
-        if self.key_authorized(user, key.public_key).await {
-            self.user = Some(user.to_string());
-            Ok(Auth::Accept)
+        if self.key_authorized(user, key.public_key) {
+            Ok(self.accept(user))
         } else {
             self.login_failure(user, "publickey");
             Ok(Auth::reject())
@@ -246,7 +249,7 @@ impl russh::server::Handler for Conn {
         reply.accept().await;
         let server = self.server.clone();
         let peer = self.peer;
-        let role = self.role.clone();
+        let role = self.role;
         let target = self.target.clone();
         let handle = session.handle();
         tokio::spawn(async move {
@@ -309,32 +312,6 @@ impl russh::server::Handler for Conn {
     }
 }
 
-impl Conn {
-    /// Shells, commands and ptys exist on the CLI's and the consoles' listeners.
-    fn cli_only(&self, channel: ChannelId, session: &mut SshSession) -> Result<(), russh::Error> {
-        if self.role != Role::Netconf {
-            session.channel_success(channel)?;
-        } else {
-            session.channel_failure(channel)?;
-        }
-        Ok(())
-    }
-
-    async fn key_authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
-        let u = user.to_string();
-        let keys = self
-            .server
-            .ds
-            .call(move |a| aaa::authorized_keys(a.running(), &u))
-            .await
-            .unwrap_or_default();
-        keys.iter().any(|(alg, data)| {
-            russh::keys::PublicKey::from_openssh(&format!("{alg} {data}"))
-                .is_ok_and(|k| k.key_data() == key.key_data())
-        })
-    }
-}
-
 /// Sends a channel's exit status. The channel must still be open: dropping a
 /// channel's stream closes it, and a status after the close is lost (OpenSSH
 /// then exits 255), so each path sends its status before its stream goes.
@@ -371,17 +348,9 @@ async fn channel_task(
             console_channel(channel, &server, &user, peer, target, &exit).await;
             return;
         }
-        if console && role == Role::Cli {
-            let u = user.clone();
-            let chooser = server
-                .ds
-                .call(move |a| aaa::pmshell_user(a.running(), &u))
-                .await
-                .unwrap_or(false);
-            if chooser {
-                console_channel(channel, &server, &user, peer, None, &exit).await;
-                return;
-            }
+        if console && role == Role::Cli && server.ds.aaa().current().pmshell_user(&user) {
+            console_channel(channel, &server, &user, peer, None, &exit).await;
+            return;
         }
         match msg {
             ChannelMsg::RequestSubsystem { name, .. }
@@ -403,33 +372,42 @@ async fn channel_task(
                     return;
                 };
                 let session = server.ds.new_session(&user, Face::Cli, source);
-                session_event(
-                    &server.ds.events,
-                    EventKind::ManagementSessionStart,
-                    &session,
-                    vec![],
-                );
-                let cli = Cli::new(server.ds.clone(), session.clone())
-                    .await
-                    .with_ports(server.ports.clone());
-                let status = match msg {
-                    ChannelMsg::Exec { command, .. } => {
-                        shell::exec(&mut stream, cli, &String::from_utf8_lossy(&command)).await
+                let _running = server.shutdown.running();
+                session_event(&server.ds.events, &session, None);
+                let cli =
+                    Cli::new(server.ds.clone(), session.clone()).with_ports(server.ports.clone());
+                let idle = server.cli_limits.idle();
+                let shutdown = server.shutdown.clone();
+                let (status, reason) = {
+                    let run = async {
+                        match msg {
+                            ChannelMsg::Exec { command, .. } => {
+                                shell::exec(&mut stream, cli, &String::from_utf8_lossy(&command))
+                                    .await
+                            }
+                            _ if pty => shell::interactive(&mut stream, cli, idle).await,
+                            _ => shell::batch(&mut stream, cli).await,
+                        }
+                    };
+                    tokio::select! {
+                        status = run => (status, "closed"),
+                        _ = shutdown.started() => (1, "other"),
                     }
-                    _ if pty => {
-                        shell::interactive(&mut stream, cli, server.cli_limits.idle()).await
-                    }
-                    _ => shell::batch(&mut stream, cli).await,
                 };
+                if reason == "other" {
+                    let _ = stream.write_all(b"\r\nlifeline is shutting down\r\n").await;
+                }
                 exit.send(status).await;
                 drop(stream);
+                server.ds.session_end(&session).await;
                 session_event(
                     &server.ds.events,
-                    EventKind::ManagementSessionEnd,
                     &session,
-                    vec![],
+                    Some(Ended {
+                        reason,
+                        killed_by: None,
+                    }),
                 );
-                server.ds.post(move |a| a.session_end(&session));
                 return;
             }
             ChannelMsg::RequestSubsystem { .. }

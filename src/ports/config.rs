@@ -1,17 +1,20 @@
-//! A console port's configuration, read from `lifeline-ports` into plain values
-//! the port runtime uses without touching libyang.
+//! A console port's configuration: `lifeline-ports` as typed values (built by
+//! serde from the validated configuration, with YANG's defaults), turned into
+//! the plain values the port runtime uses.
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use yang5::data::{Data, DataNodeRef};
+use serde::{Deserialize, Serialize};
 
 use super::serial::{Flow, Parity, Settings};
 use crate::aaa::Access;
-use crate::datastore::tree::Tree;
 use crate::events::Severity;
+use crate::listen::LoginLimits;
+use crate::service::config::ips;
 
 /// How a session reaches a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     Ssh,
     Telnet,
@@ -31,7 +34,8 @@ impl Protocol {
         }
     }
 
-    /// The conventional TCP port of access method `self` for port number `n`.
+    /// The conventional TCP port of access method `self` for port number `n`
+    /// (Opengear's convention, which YANG cannot express as a default).
     fn base(self) -> u32 {
         match self {
             Protocol::Ssh => 3000,
@@ -41,16 +45,22 @@ impl Protocol {
             Protocol::Cli => 0,
         }
     }
+
+    /// The listener kind that serves it.
+    pub fn kind(self) -> Option<crate::listen::Kind> {
+        use crate::listen::Kind;
+        Some(match self {
+            Protocol::Ssh => Kind::ConsoleSsh,
+            Protocol::Telnet => Kind::Telnet,
+            Protocol::RawTcp => Kind::RawTcp,
+            Protocol::Rfc2217 => Kind::Rfc2217,
+            Protocol::Cli => return None,
+        })
+    }
 }
 
-pub const LISTENED: [Protocol; 4] = [
-    Protocol::Ssh,
-    Protocol::Telnet,
-    Protocol::RawTcp,
-    Protocol::Rfc2217,
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LogLevel {
     None,
     Output,
@@ -73,10 +83,31 @@ pub struct Logging {
     pub syslog: Option<Syslog>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A regular expression, checked when the configuration is read.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pattern, D::Error> {
+        let s = String::deserialize(d)?;
+        regex::Regex::new(&s)
+            .map(Pattern)
+            .map_err(|e| serde::de::Error::custom(format!("not a regular expression: {e}")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Alert {
     pub name: String,
-    pub pattern: String,
+    pub pattern: Pattern,
     pub severity: Severity,
 }
 
@@ -100,177 +131,267 @@ pub struct PortConfig {
     pub alerts: Vec<Alert>,
 }
 
-pub use crate::datastore::tree::leaf;
+// ----- the model, as serde reads it -----
 
-fn children<'a>(node: &DataNodeRef<'a>, name: &str) -> Vec<DataNodeRef<'a>> {
-    node.children()
-        .filter(|c| c.schema().name() == name)
-        .collect()
+#[derive(Deserialize)]
+struct Serial {
+    baud: u32,
+    #[serde(rename = "data-bits")]
+    data_bits: u8,
+    parity: Parity,
+    #[serde(rename = "stop-bits")]
+    stop_bits: u8,
+    #[serde(rename = "flow-control")]
+    flow: Flow,
 }
 
-pub fn severity(s: &str) -> Severity {
-    match s {
-        "emergency" => Severity::Emergency,
-        "alert" => Severity::Alert,
-        "critical" => Severity::Critical,
-        "error" => Severity::Error,
-        "notice" => Severity::Notice,
-        "info" => Severity::Info,
-        "debug" => Severity::Debug,
-        _ => Severity::Warning,
-    }
+#[derive(Deserialize)]
+struct Listener {
+    enabled: bool,
+    port: Option<u16>,
 }
 
-pub fn access(s: &str) -> Access {
-    match s {
-        "read-write" => Access::ReadWrite,
-        "read-only" => Access::ReadOnly,
-        _ => Access::None,
-    }
+#[derive(Deserialize)]
+struct GroupGrant {
+    name: String,
+    mode: Access,
 }
 
-fn port(node: &DataNodeRef<'_>) -> Option<PortConfig> {
-    let get = |rel: &str| leaf(node, rel);
-    let name = get("name")?;
-    let number: u16 = get("number")?.parse().ok()?;
-    let on = |rel: &str| get(rel).is_none_or(|v| v == "true");
-    let settings = Settings {
-        baud: get("serial/baud")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(9600),
-        data_bits: get("serial/data-bits")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(8),
-        parity: match get("serial/parity").as_deref() {
-            Some("even") => Parity::Even,
-            Some("odd") => Parity::Odd,
-            Some("mark") => Parity::Mark,
-            Some("space") => Parity::Space,
-            _ => Parity::None,
-        },
-        stop_bits: get("serial/stop-bits")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        flow: match get("serial/flow-control").as_deref() {
-            Some("rts-cts") => Flow::RtsCts,
-            Some("xon-xoff") => Flow::XonXoff,
-            _ => Flow::None,
-        },
-    };
-    let mut listeners = Vec::new();
-    for (proto, leaf_name) in [
-        (Protocol::Ssh, "ssh"),
-        (Protocol::Telnet, "telnet"),
-        (Protocol::RawTcp, "raw-tcp"),
-        (Protocol::Rfc2217, "rfc2217"),
-    ] {
-        let enabled = match get(&format!("access/{leaf_name}/enabled")).as_deref() {
-            Some(v) => v == "true",
-            // Unauthenticated access must be asked for.
-            None => matches!(proto, Protocol::Ssh | Protocol::Telnet),
-        };
-        if !enabled {
-            continue;
-        }
-        let tcp = get(&format!("access/{leaf_name}/port"))
-            .and_then(|v| v.parse::<u16>().ok())
-            .or_else(|| u16::try_from(proto.base() + u32::from(number)).ok());
-        if let Some(tcp) = tcp {
-            listeners.push((proto, tcp));
-        }
-    }
-    let access_node = node.children().find(|c| c.schema().name() == "access");
-    let groups = access_node
-        .iter()
-        .flat_map(|a| children(a, "group"))
-        .filter_map(|g| {
-            Some((
-                leaf(&g, "name")?,
-                access(&leaf(&g, "mode").unwrap_or_else(|| "read-write".into())),
-            ))
+#[derive(Deserialize)]
+struct AccessConfig {
+    ssh: Listener,
+    telnet: Listener,
+    #[serde(rename = "raw-tcp")]
+    raw_tcp: Listener,
+    rfc2217: Listener,
+    #[serde(rename = "max-sessions")]
+    max_sessions: usize,
+    #[serde(default)]
+    group: Vec<GroupGrant>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum Facility {
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+#[derive(Deserialize)]
+struct SyslogConfig {
+    enabled: bool,
+    server: Option<String>,
+    port: u16,
+    facility: Facility,
+}
+
+#[derive(Deserialize)]
+struct LoggingConfig {
+    level: LogLevel,
+    #[serde(rename = "max-file-size")]
+    max_kib: u64,
+    #[serde(rename = "rotate-count")]
+    rotate: u32,
+    syslog: SyslogConfig,
+}
+
+#[derive(Deserialize)]
+struct Outlet {
+    device: String,
+    outlet: String,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    name: String,
+    number: u16,
+    label: Option<String>,
+    enabled: bool,
+    device: PathBuf,
+    serial: Serial,
+    access: AccessConfig,
+    logging: LoggingConfig,
+    #[serde(rename = "escape-character")]
+    escape: String,
+    #[serde(rename = "power-outlet", default)]
+    outlets: Vec<Outlet>,
+    #[serde(rename = "alert-pattern", default)]
+    alerts: Vec<Alert>,
+}
+
+#[derive(Deserialize, Default)]
+struct Ports {
+    #[serde(default)]
+    port: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct ConsoleAccess {
+    #[serde(default, deserialize_with = "ips")]
+    address: Vec<IpAddr>,
+    #[serde(rename = "max-unauthenticated")]
+    max_unauthenticated: usize,
+    #[serde(rename = "max-unauthenticated-per-source")]
+    per_source: usize,
+}
+
+#[derive(Deserialize)]
+struct Management {
+    #[serde(rename = "console-access")]
+    console: ConsoleAccess,
+}
+
+/// What the ports service reads.
+#[derive(Deserialize)]
+pub struct Config {
+    #[serde(rename = "lifeline-ports:ports", default)]
+    ports: Ports,
+    #[serde(rename = "lifeline-system:management")]
+    management: Management,
+}
+
+impl From<Entry> for PortConfig {
+    fn from(e: Entry) -> PortConfig {
+        let a = &e.access;
+        let listeners = [
+            (Protocol::Ssh, &a.ssh),
+            (Protocol::Telnet, &a.telnet),
+            (Protocol::RawTcp, &a.raw_tcp),
+            (Protocol::Rfc2217, &a.rfc2217),
+        ]
+        .into_iter()
+        .filter(|(_, l)| l.enabled)
+        .filter_map(|(p, l)| {
+            let tcp = l
+                .port
+                .or_else(|| u16::try_from(p.base() + u32::from(e.number)).ok())?;
+            Some((p, tcp))
         })
         .collect();
-    let syslog = (get("logging/syslog/enabled").as_deref() == Some("true"))
-        .then(|| {
-            Some(Syslog {
-                server: get("logging/syslog/server")?,
-                port: get("logging/syslog/port")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(514),
-                facility: get("logging/syslog/facility")
-                    .and_then(|f| f.strip_prefix("local")?.parse::<u8>().ok())
-                    .map_or(16, |n| 16 + n),
-            })
-        })
-        .flatten();
-    let logging = Logging {
-        level: match get("logging/level").as_deref() {
-            Some("none") => LogLevel::None,
-            Some("output") => LogLevel::Output,
-            _ => LogLevel::All,
-        },
-        max_bytes: get("logging/max-file-size")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1024)
-            * 1024,
-        rotate: get("logging/rotate-count")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-        syslog,
-    };
-    Some(PortConfig {
-        label: get("label").filter(|l| !l.is_empty()),
-        enabled: on("enabled"),
-        device: PathBuf::from(get("device")?),
-        settings,
-        listeners,
-        max_sessions: get("access/max-sessions")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(32),
-        groups,
-        logging,
-        escape: get("escape-character")
-            .and_then(|e| e.bytes().next())
-            .unwrap_or(b'~'),
-        outlets: children(node, "power-outlet")
-            .iter()
-            .filter_map(|o| Some((leaf(o, "device")?, leaf(o, "outlet")?)))
-            .collect(),
-        alerts: children(node, "alert-pattern")
-            .iter()
-            .filter_map(|a| {
-                Some(Alert {
-                    name: leaf(a, "name")?,
-                    pattern: leaf(a, "pattern")?,
-                    severity: severity(&leaf(a, "severity").unwrap_or_default()),
-                })
-            })
-            .collect(),
-        name,
-        number,
-    })
-}
-
-/// Every configured port, in configuration order.
-pub fn ports(config: &Tree) -> Vec<PortConfig> {
-    let Ok(set) = config.find_xpath("/lifeline-ports:ports/port") else {
-        return Vec::new();
-    };
-    set.filter_map(|n| port(&n)).collect()
-}
-
-/// The local addresses of the console listeners; `::` (IPv4 and IPv6) when none.
-pub fn listen_addresses(config: &Tree) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = config
-        .find_xpath("/lifeline-system:management/console-access/address")
-        .map(|set| {
-            set.filter_map(|n| n.value_canonical())
-                .filter_map(|v| v.split('%').next()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    if out.is_empty() {
-        out.push(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        let s = &e.logging.syslog;
+        let syslog = match (&s.server, s.enabled) {
+            (Some(server), true) => Some(Syslog {
+                server: server.clone(),
+                port: s.port,
+                facility: 16 + s.facility_number(),
+            }),
+            _ => None,
+        };
+        PortConfig {
+            settings: Settings {
+                baud: e.serial.baud,
+                data_bits: e.serial.data_bits,
+                parity: e.serial.parity,
+                stop_bits: e.serial.stop_bits,
+                flow: e.serial.flow,
+            },
+            listeners,
+            max_sessions: e.access.max_sessions,
+            groups: e
+                .access
+                .group
+                .iter()
+                .map(|g| (g.name.clone(), g.mode))
+                .collect(),
+            logging: Logging {
+                level: e.logging.level,
+                max_bytes: e.logging.max_kib * 1024,
+                rotate: e.logging.rotate,
+                syslog,
+            },
+            escape: e.escape.bytes().next().unwrap_or(b'~'),
+            outlets: e
+                .outlets
+                .into_iter()
+                .map(|o| (o.device, o.outlet))
+                .collect(),
+            label: e.label.filter(|l| !l.is_empty()),
+            enabled: e.enabled,
+            device: e.device,
+            alerts: e.alerts,
+            name: e.name,
+            number: e.number,
+        }
     }
-    out
+}
+
+impl SyslogConfig {
+    fn facility_number(&self) -> u8 {
+        self.facility as u8
+    }
+}
+
+impl Config {
+    /// Every configured port, in configuration order.
+    pub fn ports(self) -> (Vec<PortConfig>, Vec<IpAddr>, LoginLimits) {
+        let c = self.management.console;
+        let mut addrs = c.address;
+        if addrs.is_empty() {
+            addrs.push(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        }
+        let limits = LoginLimits {
+            max: c.max_unauthenticated,
+            per_source: c.per_source,
+        };
+        (
+            self.ports.port.into_iter().map(PortConfig::from).collect(),
+            addrs,
+            limits,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_pattern_or_an_unknown_parity_refuses_with_its_path() {
+        let ctx = crate::schema::build(&[]).unwrap();
+        let entry = |parity: &str, pattern: &str| {
+            serde_json::json!({
+                "lifeline-system:management": {"console-access": {
+                    "max-unauthenticated": 32, "max-unauthenticated-per-source": 8}},
+                "lifeline-ports:ports": {"port": [{
+                    "name": "p1", "number": 1, "enabled": true, "device": "/dev/null",
+                    "serial": {"baud": 9600, "data-bits": 8, "parity": parity, "stop-bits": 1,
+                               "flow-control": "none"},
+                    "access": {"ssh": {"enabled": true}, "telnet": {"enabled": true},
+                               "raw-tcp": {"enabled": false}, "rfc2217": {"enabled": false},
+                               "max-sessions": 32},
+                    "logging": {"level": "all", "max-file-size": 1024, "rotate-count": 5,
+                                "syslog": {"enabled": false, "port": 514, "facility": "local0"}},
+                    "escape-character": "~",
+                    "alert-pattern": [{"name": "a1", "pattern": pattern, "severity": "warning"}]
+                }]}
+            })
+        };
+        let ok = crate::service::ConfigDoc::new(ctx, entry("even", "BGP.*Down"));
+        let (ports, addrs, _) = ok.typed::<Config>().unwrap().ports();
+        assert_eq!(ports[0].settings.parity, Parity::Even);
+        assert_eq!(
+            ports[0].listeners,
+            vec![(Protocol::Ssh, 3001), (Protocol::Telnet, 2001)]
+        );
+        assert_eq!(addrs.len(), 1);
+        let bad = crate::service::ConfigDoc::new(ctx, entry("sometimes", "x"));
+        let r = bad.typed::<Config>().err().unwrap();
+        assert_eq!(
+            r.path.as_deref(),
+            Some("/lifeline-ports:ports/port[name='p1']/serial/parity")
+        );
+        let bad = crate::service::ConfigDoc::new(ctx, entry("none", "(unclosed"));
+        let r = bad.typed::<Config>().err().unwrap();
+        assert_eq!(
+            r.path.as_deref(),
+            Some("/lifeline-ports:ports/port[name='p1']/alert-pattern[name='a1']/pattern")
+        );
+        assert!(r.message.contains("regular expression"), "{}", r.message);
+    }
 }

@@ -224,7 +224,7 @@ pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<S
                 None => return true,
             },
         };
-        let access = mgr.access(&term.user, &port).await;
+        let access = mgr.access(&term.user, &port);
         let att = match port.attach(
             mgr.next_session_id(),
             &term.user,
@@ -274,7 +274,7 @@ pub async fn interactive(mgr: Arc<Manager>, mut term: Term<'_>, target: Option<S
 /// picked by number, name or label.
 async fn choose(mgr: &Manager, term: &mut Term<'_>) -> Option<Arc<Port>> {
     loop {
-        let ports = mgr.visible(&term.user).await;
+        let ports = mgr.visible(&term.user);
         if ports.is_empty() {
             let _ = term
                 .say(&format!("no console ports for {}\n", term.user))
@@ -467,8 +467,8 @@ async fn command(
     None
 }
 
-/// `~p`: switches the port's linked outlets through the power service, as the
-/// session's user (NACM decides).
+/// `~p`: switches the port's linked outlets through the power service's
+/// actions, as the session's user (NACM decides).
 async fn power(mgr: &Manager, term: &mut Term<'_>, att: &Attachment) -> String {
     let outlets = att.port.config().outlets;
     if outlets.is_empty() {
@@ -500,23 +500,24 @@ async fn power(mgr: &Manager, term: &mut Term<'_>, att: &Attachment) -> String {
     if !["on", "off", "cycle"].contains(action) {
         return format!("no action {action}: on, off or cycle");
     }
-    let xml = format!(
-        "<power xmlns=\"urn:lifeline:params:xml:ns:yang:lifeline-power\"><device><name>{}</name><outlet><id>{}</id><{action}/></outlet></device></power>",
-        crate::xml::escape(dev),
-        crate::xml::escape(outlet)
-    );
     let session = mgr.ds.new_session(
         &term.user,
         crate::datastore::Face::Console,
         term.remote.map(|a| a.ip().to_string()),
     );
-    let started = mgr.ds.run(move |a| a.start_action(&session, &xml)).await;
-    let result = match started {
-        Ok((fut, _)) => fut.await.map_err(|e| e.message),
-        Err(e) => Err(e.message),
-    };
+    let path = crate::service::DataPath::root("lifeline-power:power")
+        .entry("device", &[("name", dev)])
+        .entry("outlet", &[("id", outlet)])
+        .child(action);
+    let result = mgr
+        .ds
+        .action(
+            &session,
+            crate::datastore::ActionCall::Json(path, serde_json::json!({})),
+        )
+        .await;
     match result {
         Ok(_) => format!("{dev} outlet {outlet}: {action} done"),
-        Err(e) => format!("{dev} outlet {outlet}: {action} failed: {e}"),
+        Err(e) => format!("{dev} outlet {outlet}: {action} failed: {}", e.message),
     }
 }

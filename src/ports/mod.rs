@@ -16,12 +16,13 @@ pub mod transcript;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::aaa::{self, Access};
+use parking_lot::RwLock;
+
+use crate::aaa::{Aaa, Access};
 use crate::datastore::Handle;
-use crate::northbound::ssh::SshServer;
 use config::PortConfig;
 use port::Port;
 use serial::Opener;
@@ -35,7 +36,7 @@ pub struct Manager {
     pub ds: Handle,
     opener: Arc<dyn Opener>,
     transcripts: PathBuf,
-    ssh: OnceLock<Arc<SshServer>>,
+    aaa: Aaa,
 }
 
 impl Manager {
@@ -43,16 +44,11 @@ impl Manager {
         Arc::new(Manager {
             ports: RwLock::default(),
             next_session: AtomicU32::new(1),
-            ds,
             opener,
             transcripts: state_dir.join("transcripts"),
-            ssh: OnceLock::new(),
+            aaa: ds.aaa().clone(),
+            ds,
         })
-    }
-
-    /// The SSH server the per-port SSH listeners hand their connections to.
-    pub fn set_ssh(&self, ssh: Arc<SshServer>) {
-        let _ = self.ssh.set(ssh);
     }
 
     pub fn transcript_dir(&self) -> &std::path::Path {
@@ -65,16 +61,16 @@ impl Manager {
 
     /// Every port, in name order.
     pub fn all(&self) -> Vec<Arc<Port>> {
-        self.ports.read().unwrap().values().cloned().collect()
+        self.ports.read().values().cloned().collect()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Port>> {
-        self.ports.read().unwrap().get(name).cloned()
+        self.ports.read().get(name).cloned()
     }
 
     /// A port by name, label or number (what `user:TARGET` and the chooser accept).
     pub fn find(&self, target: &str) -> Option<Arc<Port>> {
-        let ports = self.ports.read().unwrap();
+        let ports = self.ports.read();
         if let Some(p) = ports.get(target) {
             return Some(p.clone());
         }
@@ -85,43 +81,34 @@ impl Manager {
         })
     }
 
-    /// What `user` may do on `port`, from the running configuration.
-    pub async fn access(&self, user: &str, port: &Port) -> Access {
-        let grants = port.config().groups;
-        let user = user.to_string();
-        self.ds
-            .call(move |a| aaa::console_access(a.running(), &user, &grants))
-            .await
-            .unwrap_or(Access::None)
+    /// Closes every session with a notice, and makes the transcripts durable.
+    pub fn shutdown(&self, why: &str) {
+        for p in self.all() {
+            p.shutdown(why);
+        }
+    }
+
+    /// What `user` may do on `port`, as the users and groups are now.
+    pub fn access(&self, user: &str, port: &Port) -> Access {
+        self.aaa
+            .current()
+            .console_access(user, &port.config().groups)
     }
 
     /// The ports `user` may use, with the access of each.
-    pub async fn visible(&self, user: &str) -> Vec<(Arc<Port>, Access)> {
-        let ports = self.all();
-        let grants: Vec<_> = ports.iter().map(|p| p.config().groups).collect();
-        let user = user.to_string();
-        let access = self
-            .ds
-            .call(move |a| {
-                grants
-                    .iter()
-                    .map(|g| aaa::console_access(a.running(), &user, g))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-        ports
+    pub fn visible(&self, user: &str) -> Vec<(Arc<Port>, Access)> {
+        let dir = self.aaa.current();
+        self.all()
             .into_iter()
-            .zip(access)
+            .map(|p| {
+                let a = dir.console_access(user, &p.config().groups);
+                (p, a)
+            })
             .filter(|(_, a)| *a != Access::None)
             .collect()
     }
 
-    pub async fn check_password(&self, user: &str, password: &str) -> bool {
-        let (u, p) = (user.to_string(), password.to_string());
-        self.ds
-            .call(move |a| aaa::check_password(a.running(), &u, &p))
-            .await
-            .unwrap_or(false)
+    pub fn check_password(&self, user: &str, password: &str) -> bool {
+        self.aaa.current().check_password(user, password)
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::Manager;
@@ -20,58 +19,38 @@ use super::rfc2217::{self, Request, control, modem};
 use super::serial::{Flow, Parity};
 use super::telnet::{self, Decoder, Event, Negotiator, opt};
 use crate::aaa::Access;
-use crate::northbound::ssh::Role;
+use crate::listen::{Conn, Handler, Listeners, ServeFuture};
 
-/// Accepts connections for one console listener until `stop` changes.
-pub async fn serve(
-    mgr: Arc<Manager>,
-    listener: TcpListener,
-    protocol: Protocol,
-    target: Arc<Mutex<String>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => {
-                let Ok((sock, peer)) = accepted else { continue };
-                keepalive(&sock);
-                let name = target.lock().unwrap().clone();
-                let mgr = mgr.clone();
-                match protocol {
-                    Protocol::Ssh => {
-                        if let Some(ssh) = mgr.ssh.get() {
-                            ssh.clone().spawn_conn(sock, peer, Role::Console(name));
-                        }
-                    }
-                    Protocol::RawTcp => {
-                        tokio::spawn(raw(mgr, sock, peer, name));
-                    }
-                    Protocol::Telnet | Protocol::Rfc2217 => {
-                        tokio::spawn(telnet_session(mgr, sock, peer, name, protocol));
-                    }
-                    Protocol::Cli => {}
-                }
+/// Registers the console protocols this service serves itself (console SSH
+/// is the SSH face's).
+pub fn register(mgr: &Arc<Manager>, listeners: &Listeners) {
+    struct H(Arc<Manager>, Protocol);
+    impl Handler for H {
+        fn serve(&self, conn: Conn) -> ServeFuture {
+            let mgr = self.0.clone();
+            match self.1 {
+                Protocol::RawTcp => Box::pin(raw(mgr, conn)),
+                p => Box::pin(telnet_session(mgr, conn, p)),
             }
+        }
+    }
+    for p in [Protocol::Telnet, Protocol::RawTcp, Protocol::Rfc2217] {
+        if let Some(kind) = p.kind() {
+            listeners.handle(kind, Arc::new(H(mgr.clone(), p)));
         }
     }
 }
 
-/// Finds a peer that vanished without a FIN: idle probes, and a limit on how long
-/// sent data may stay unacknowledged.
-pub fn keepalive(sock: &TcpStream) {
-    let s = socket2::SockRef::from(sock);
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(15))
-        .with_interval(Duration::from_secs(10))
-        .with_retries(3);
-    let _ = s.set_tcp_keepalive(&ka);
-    let _ = s.set_tcp_user_timeout(Some(Duration::from_secs(45)));
-    let _ = sock.set_nodelay(true);
-}
-
 /// Raw TCP: the bytes as they are, no login, no escape menu (for programs).
-async fn raw(mgr: Arc<Manager>, sock: TcpStream, peer: SocketAddr, name: String) {
+async fn raw(mgr: Arc<Manager>, conn: Conn) {
+    // No login: a program's access, enabled on purpose.
+    conn.gate.authenticated();
+    let Conn {
+        stream: sock,
+        peer,
+        target: name,
+        ..
+    } = conn;
     let Some(port) = mgr.get(&name) else { return };
     let (rd, mut wr) = sock.into_split();
     let att = match port.attach(
@@ -404,15 +383,18 @@ fn negotiate(
 
 /// Telnet (RFC 854) and RFC 2217 sessions. Telnet asks for a login and gives the
 /// console with its escape menu; RFC 2217 is for programs: no login, no menu.
-async fn telnet_session(
-    mgr: Arc<Manager>,
-    sock: TcpStream,
-    peer: SocketAddr,
-    name: String,
-    protocol: Protocol,
-) {
+async fn telnet_session(mgr: Arc<Manager>, conn: Conn, protocol: Protocol) {
+    let Conn {
+        stream: sock,
+        peer,
+        target: name,
+        gate,
+    } = conn;
     let Some(port) = mgr.get(&name) else { return };
     let com_port = protocol == Protocol::Rfc2217;
+    if com_port {
+        gate.authenticated();
+    }
     let (rd, wr) = sock.into_split();
     let wire: Wire = Arc::new(tokio::sync::Mutex::new(wr));
     let (local, remote): (&[u8], &[u8]) = if com_port {
@@ -481,6 +463,7 @@ async fn telnet_session(
             }
         }
     } else if let Some(user) = login(&mgr, &mut term, &name, peer).await {
+        gate.authenticated();
         term.user = user;
         console::interactive(mgr, term, Some(name)).await;
     }
@@ -498,20 +481,10 @@ async fn login(mgr: &Manager, term: &mut Term<'_>, port: &str, peer: SocketAddr)
         term.say("Password: ").await.ok()?;
         let password = term.read_line(false).await?;
         let user = user.trim().to_string();
-        if !user.is_empty() && mgr.check_password(&user, &password).await {
+        if !user.is_empty() && mgr.check_password(&user, &password) {
             return Some(user);
         }
-        mgr.ds.events.publish(
-            crate::events::EventKind::LoginFailure,
-            crate::events::Severity::Warning,
-            "telnet",
-            format!("failed telnet login of {user} from {}", peer.ip()),
-            vec![
-                ("username".into(), user.clone()),
-                ("source-host".into(), peer.ip().to_string()),
-                ("method".into(), "password".into()),
-            ],
-        );
+        crate::aaa::login_failure(&mgr.ds.events, &user, peer, "telnet", "password");
         tokio::time::sleep(Duration::from_millis(500)).await;
         term.say("Login incorrect\n").await.ok()?;
     }

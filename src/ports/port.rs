@@ -3,20 +3,103 @@
 //! sessions allowed to write, the transcript, alert patterns and modem lines.
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use regex::Regex;
+use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::config::{PortConfig, Protocol};
+use super::config::{Alert, PortConfig, Protocol};
 use super::serial::{self, Device, Opener, Settings, Signals};
 use super::transcript::Transcript;
 use crate::aaa::Access;
-use crate::events::{EventBus, EventKind, Severity};
+use crate::events::{EventBus, EventKind, Payload, Severity};
+use serde::Serialize;
+
+/// A session opening or closing (`lifeline-ports:session-event`).
+#[derive(Serialize)]
+pub struct SessionEvent {
+    pub port: String,
+    #[serde(rename = "session-id")]
+    pub session_id: u32,
+    pub user: String,
+    pub protocol: Protocol,
+    #[serde(rename = "source-host", skip_serializing_if = "Option::is_none")]
+    pub source_host: Option<String>,
+}
+
+/// A device going away or coming back.
+#[derive(Serialize)]
+pub struct DeviceEvent {
+    pub port: String,
+    pub device: String,
+}
+
+macro_rules! payload {
+    ($name:ident, $inner:ty, $kind:ident, $notif:literal) => {
+        #[derive(Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+        impl Payload for $name {
+            const KIND: EventKind = EventKind::$kind;
+            const NOTIFICATION: &'static str = $notif;
+        }
+    };
+}
+
+payload!(
+    SessionOpened,
+    SessionEvent,
+    SessionOpened,
+    "lifeline-ports:session-opened"
+);
+payload!(
+    SessionClosed,
+    SessionEvent,
+    SessionClosed,
+    "lifeline-ports:session-closed"
+);
+payload!(
+    DeviceGone,
+    DeviceEvent,
+    PortDeviceGone,
+    "lifeline-ports:port-device-gone"
+);
+payload!(
+    DeviceBack,
+    DeviceEvent,
+    PortDeviceBack,
+    "lifeline-ports:port-device-back"
+);
+
+/// A modem input changed.
+#[derive(Serialize)]
+pub struct SignalChange {
+    pub port: String,
+    pub signal: &'static str,
+    pub state: &'static str,
+}
+
+impl Payload for SignalChange {
+    const KIND: EventKind = EventKind::PortSignalChange;
+    const NOTIFICATION: &'static str = "lifeline-ports:port-signal-change";
+}
+
+/// A console line matched an alert pattern.
+#[derive(Serialize)]
+pub struct AlertMatch {
+    pub port: String,
+    pub pattern: String,
+    pub line: String,
+}
+
+impl Payload for AlertMatch {
+    const KIND: EventKind = EventKind::PortAlertMatch;
+    const NOTIFICATION: &'static str = "lifeline-ports:port-alert-match";
+}
 
 /// How much recent console output `~h` can show.
 const HISTORY: usize = 64 * 1024;
@@ -136,12 +219,12 @@ impl Port {
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             events,
         });
-        tokio::spawn(reader(port.clone(), opener, ctl_rx));
+        tokio::spawn(supervise(port.clone(), opener, ctl_rx));
         port
     }
 
     pub fn config(&self) -> PortConfig {
-        self.cfg.lock().unwrap().clone()
+        self.cfg.lock().clone()
     }
 
     pub fn reconfigure(&self, cfg: PortConfig) {
@@ -154,15 +237,24 @@ impl Port {
         let _ = self.ctl.send(Ctl::Stop);
     }
 
+    /// The appliance stops: sessions are told, the transcript says so and is
+    /// on disk.
+    pub fn shutdown(&self, why: &str) {
+        self.kick_all(why);
+        let mut t = self.transcript.lock();
+        t.note(why);
+        t.sync();
+    }
+
     pub fn kick_all(&self, why: &str) {
-        for e in self.sessions.lock().unwrap().iter() {
+        for e in self.sessions.lock().iter() {
             let _ = e.kick.send(Some(why.to_string()));
         }
     }
 
     /// Closes one session; false if there is no such session.
     pub fn kick(&self, id: u32, why: &str) -> bool {
-        let sessions = self.sessions.lock().unwrap();
+        let sessions = self.sessions.lock();
         match sessions.iter().find(|e| e.info.id == id) {
             Some(e) => {
                 let _ = e.kick.send(Some(why.to_string()));
@@ -175,7 +267,6 @@ impl Port {
     pub fn sessions(&self) -> Vec<SessionInfo> {
         self.sessions
             .lock()
-            .unwrap()
             .iter()
             .map(|e| e.info.clone())
             .collect()
@@ -189,19 +280,19 @@ impl Port {
     }
 
     pub fn present(&self) -> bool {
-        self.device.lock().unwrap().is_some()
+        self.device.lock().is_some()
     }
 
     pub fn signals(&self) -> Option<Signals> {
-        *self.signals.lock().unwrap()
+        *self.signals.lock()
     }
 
     pub fn live_settings(&self) -> Settings {
-        *self.live.lock().unwrap()
+        *self.live.lock()
     }
 
     fn device(&self) -> Option<Arc<dyn Device>> {
-        self.device.lock().unwrap().clone()
+        self.device.lock().clone()
     }
 
     /// Sends a serial BREAK of `ms` milliseconds.
@@ -212,10 +303,7 @@ impl Port {
         dev.set_break(true)?;
         tokio::time::sleep(Duration::from_millis(ms)).await;
         dev.set_break(false)?;
-        self.transcript
-            .lock()
-            .unwrap()
-            .note(&format!("BREAK ({ms} ms)"));
+        self.transcript.lock().note(&format!("BREAK ({ms} ms)"));
         Ok(())
     }
 
@@ -231,7 +319,7 @@ impl Port {
         if let Some(dev) = self.device() {
             dev.configure(&s)?;
         }
-        *self.live.lock().unwrap() = s;
+        *self.live.lock() = s;
         Ok(())
     }
 
@@ -250,7 +338,7 @@ impl Port {
 
     /// The last `max` bytes the console printed.
     pub fn history(&self, max: usize) -> Vec<u8> {
-        let h = self.history.lock().unwrap();
+        let h = self.history.lock();
         h.iter()
             .skip(h.len().saturating_sub(max))
             .copied()
@@ -272,7 +360,7 @@ impl Port {
         if access == Access::None {
             return Err(format!("{user} may not use {}", self.name));
         }
-        let mut sessions = self.sessions.lock().unwrap();
+        let mut sessions = self.sessions.lock();
         if sessions.len() >= cfg.max_sessions {
             return Err(format!(
                 "{} already has {} sessions, its maximum",
@@ -295,7 +383,7 @@ impl Port {
             kick,
         });
         drop(sessions);
-        self.session_event(EventKind::SessionOpened, &info, "attached");
+        self.session_event(true, &info, "attached");
         Ok(Attachment {
             port: self.clone(),
             id,
@@ -304,45 +392,47 @@ impl Port {
         })
     }
 
-    fn session_event(&self, kind: EventKind, info: &SessionInfo, what: &str) {
+    fn session_event(&self, opened: bool, info: &SessionInfo, what: &str) {
         let text = format!(
             "session {} {} {what} ({})",
             info.id,
             info.who(),
             info.mode()
         );
-        self.transcript.lock().unwrap().note(&text);
-        let mut details = vec![
-            ("port".to_string(), self.name.clone()),
-            ("session-id".to_string(), info.id.to_string()),
-            ("username".to_string(), info.user.clone()),
-            ("protocol".to_string(), info.protocol.as_str().to_string()),
-        ];
-        if let Some(a) = info.remote {
-            details.push(("source-host".into(), a.ip().to_string()));
-        }
-        self.events.publish(
-            kind,
-            Severity::Info,
+        self.transcript.lock().note(&text);
+        let payload = SessionEvent {
+            port: self.name.clone(),
+            session_id: info.id,
+            user: info.user.clone(),
+            protocol: info.protocol,
+            source_host: info.remote.map(|a| a.ip().to_string()),
+        };
+        let (source, message) = (
             format!("ports/{}", self.name),
             format!("{}: {text}", self.name),
-            details,
         );
+        if opened {
+            self.events
+                .emit(Severity::Info, source, message, &SessionOpened(payload));
+        } else {
+            self.events
+                .emit(Severity::Info, source, message, &SessionClosed(payload));
+        }
     }
 
     fn detach(&self, id: u32) {
-        let mut sessions = self.sessions.lock().unwrap();
+        let mut sessions = self.sessions.lock();
         let Some(i) = sessions.iter().position(|e| e.info.id == id) else {
             return;
         };
         let e = sessions.remove(i);
         drop(sessions);
-        self.session_event(EventKind::SessionClosed, &e.info, "left");
+        self.session_event(false, &e.info, "left");
     }
 
     /// Changes a session's access (its groups changed); none closes it.
     pub fn set_access(&self, id: u32, access: Access) {
-        let mut sessions = self.sessions.lock().unwrap();
+        let mut sessions = self.sessions.lock();
         if let Some(e) = sessions.iter_mut().find(|e| e.info.id == id) {
             if access == Access::None {
                 let _ = e.kick.send(Some("access revoked".into()));
@@ -354,14 +444,14 @@ impl Port {
         }
     }
 
-    fn on_output(&self, data: &[u8], lines: &mut Vec<u8>, alerts: &[(String, Severity, Regex)]) {
+    fn on_output(&self, data: &[u8], lines: &mut Vec<u8>, alerts: &[Alert]) {
         // Sessions first: the transcript's write must not delay what operators see.
         let _ = self.out.send(Bytes::copy_from_slice(data));
         self.rx_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.transcript.lock().unwrap().output(data);
+        self.transcript.lock().output(data);
         {
-            let mut h = self.history.lock().unwrap();
+            let mut h = self.history.lock();
             let over = (h.len() + data.len()).saturating_sub(HISTORY).min(h.len());
             h.drain(..over);
             h.extend(&data[data.len().saturating_sub(HISTORY)..]);
@@ -378,47 +468,46 @@ impl Port {
         }
     }
 
-    fn match_alerts(&self, line: &[u8], alerts: &[(String, Severity, Regex)]) {
+    fn match_alerts(&self, line: &[u8], alerts: &[Alert]) {
         let text = String::from_utf8_lossy(line);
-        for (name, severity, re) in alerts {
-            if re.is_match(&text) {
-                self.events.publish(
-                    EventKind::PortAlertMatch,
-                    *severity,
+        for a in alerts {
+            if a.pattern.0.is_match(&text) {
+                self.events.emit(
+                    a.severity,
                     format!("ports/{}", self.name),
-                    format!("{}: alert {name}: {}", self.name, text.trim()),
-                    vec![
-                        ("port".into(), self.name.clone()),
-                        ("pattern".into(), name.clone()),
-                        ("line".into(), text.trim().to_string()),
-                    ],
+                    format!("{}: alert {}: {}", self.name, a.name, text.trim()),
+                    &AlertMatch {
+                        port: self.name.clone(),
+                        pattern: a.name.clone(),
+                        line: text.trim().to_string(),
+                    },
                 );
             }
         }
     }
 
-    fn device_event(&self, kind: EventKind, text: String) {
-        self.transcript.lock().unwrap().note(&text);
-        let severity = if kind == EventKind::PortDeviceGone {
-            Severity::Warning
-        } else {
-            Severity::Notice
+    fn device_event(&self, back: bool, text: String) {
+        self.transcript.lock().note(&text);
+        let payload = DeviceEvent {
+            port: self.name.clone(),
+            device: self.config().device.display().to_string(),
         };
-        self.events.publish(
-            kind,
-            severity,
+        let (source, message) = (
             format!("ports/{}", self.name),
             format!("{}: {text}", self.name),
-            vec![
-                ("port".into(), self.name.clone()),
-                ("device".into(), self.config().device.display().to_string()),
-            ],
         );
+        if back {
+            self.events
+                .emit(Severity::Notice, source, message, &DeviceBack(payload));
+        } else {
+            self.events
+                .emit(Severity::Warning, source, message, &DeviceGone(payload));
+        }
     }
 
     fn poll_signals(&self, dev: &dyn Device) {
         let now = dev.signals().ok();
-        let before = std::mem::replace(&mut *self.signals.lock().unwrap(), now);
+        let before = std::mem::replace(&mut *self.signals.lock(), now);
         let (Some(a), Some(b)) = (before, now) else {
             return;
         };
@@ -431,10 +520,8 @@ impl Port {
                 let state = if is { "on" } else { "off" };
                 self.transcript
                     .lock()
-                    .unwrap()
                     .note(&format!("{} {state}", name.to_uppercase()));
-                self.events.publish(
-                    EventKind::PortSignalChange,
+                self.events.emit(
                     if is {
                         Severity::Notice
                     } else {
@@ -442,30 +529,45 @@ impl Port {
                     },
                     format!("ports/{}", self.name),
                     format!("{}: {} {state}", self.name, name.to_uppercase()),
-                    vec![
-                        ("port".into(), self.name.clone()),
-                        ("signal".into(), name.into()),
-                        ("state".into(), state.into()),
-                    ],
+                    &SignalChange {
+                        port: self.name.clone(),
+                        signal: name,
+                        state,
+                    },
                 );
             }
         }
     }
 }
 
-fn compile_alerts(cfg: &PortConfig) -> Vec<(String, Severity, Regex)> {
-    cfg.alerts
-        .iter()
-        .filter_map(|a| Some((a.name.clone(), a.severity, Regex::new(&a.pattern).ok()?)))
-        .collect()
+/// Runs the port's reader; a panic in it (a bug) restarts it, and concerns
+/// this port only: every other port goes on.
+async fn supervise(port: Arc<Port>, opener: Arc<dyn Opener>, ctl: mpsc::UnboundedReceiver<Ctl>) {
+    let ctl = Arc::new(tokio::sync::Mutex::new(ctl));
+    loop {
+        let task = tokio::spawn(reader(port.clone(), opener.clone(), ctl.clone()));
+        match task.await {
+            Err(e) if e.is_panic() => {
+                tracing::error!("{}: the port's reader failed; restarting it", port.name);
+                *port.device.lock() = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Reads the console, runs the port's control requests, reopens a device that
 /// went away and watches the modem lines.
-async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+async fn reader(
+    port: Arc<Port>,
+    opener: Arc<dyn Opener>,
+    ctl: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Ctl>>>,
+) {
+    let mut ctl = ctl.lock().await;
     let mut buf = vec![0u8; 16 * 1024];
     let mut line = Vec::new();
-    let mut alerts = compile_alerts(&port.config());
+    let mut alerts = port.config().alerts;
     // Whether the operator has been told the device is missing.
     let mut told_gone = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -484,11 +586,11 @@ async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::Unbound
                         let settings = port.live_settings();
                         match opener.open(&cfg.device, &settings) {
                             Ok(d) => {
-                                *port.signals.lock().unwrap() = d.signals().ok();
-                                *port.device.lock().unwrap() = Some(d);
+                                *port.signals.lock() = d.signals().ok();
+                                *port.device.lock() = Some(d);
                                 if told_gone {
                                     port.device_event(
-                                        EventKind::PortDeviceBack,
+                                        true,
                                         format!("device {} is back", cfg.device.display()),
                                     );
                                 }
@@ -497,7 +599,7 @@ async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::Unbound
                             Err(e) if !told_gone => {
                                 told_gone = true;
                                 port.device_event(
-                                    EventKind::PortDeviceGone,
+                                    false,
                                     format!("device {} is not present: {e}", cfg.device.display()),
                                 );
                             }
@@ -517,11 +619,11 @@ async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::Unbound
                                     Err(e) => e.to_string(),
                                     Ok(_) => "hang-up".to_string(),
                                 };
-                                *port.device.lock().unwrap() = None;
-                                *port.signals.lock().unwrap() = None;
+                                *port.device.lock() = None;
+                                *port.signals.lock() = None;
                                 told_gone = true;
                                 port.device_event(
-                                    EventKind::PortDeviceGone,
+                                    false,
                                     format!("device {} is gone: {why}", port.config().device.display()),
                                 );
                             }
@@ -538,24 +640,21 @@ async fn reader(port: Arc<Port>, opener: Arc<dyn Opener>, mut ctl: mpsc::Unbound
         };
         match request {
             None | Some(Ctl::Stop) => {
-                *port.device.lock().unwrap() = None;
+                *port.device.lock() = None;
                 return;
             }
             Some(Ctl::Reconfigure(cfg)) => {
                 let old = port.config();
-                alerts = compile_alerts(&cfg);
-                port.transcript
-                    .lock()
-                    .unwrap()
-                    .reconfigure(cfg.logging.clone());
+                alerts = cfg.alerts.clone();
+                port.transcript.lock().reconfigure(cfg.logging.clone());
                 let reopen = old.device != cfg.device || !cfg.enabled;
                 if reopen || old.settings != cfg.settings {
-                    *port.live.lock().unwrap() = cfg.settings;
+                    *port.live.lock() = cfg.settings;
                 }
-                *port.cfg.lock().unwrap() = *cfg;
+                *port.cfg.lock() = *cfg;
                 if reopen {
                     // Opened again (by the new path) at the next tick.
-                    *port.device.lock().unwrap() = None;
+                    *port.device.lock() = None;
                     told_gone = false;
                 } else if let Some(d) = &dev
                     && let Err(e) = d.configure(&port.live_settings())
@@ -597,7 +696,6 @@ impl Attachment {
         self.port
             .sessions
             .lock()
-            .unwrap()
             .iter()
             .find(|e| e.info.id == self.id)
             .map(|e| e.info.clone())
@@ -606,7 +704,7 @@ impl Attachment {
     /// Passes input to the console if this session may write now.
     pub async fn write(&self, data: Bytes) -> Result<(), Refused> {
         {
-            let sessions = self.port.sessions.lock().unwrap();
+            let sessions = self.port.sessions.lock();
             let me = sessions
                 .iter()
                 .find(|e| e.info.id == self.id)
@@ -628,7 +726,7 @@ impl Attachment {
             Ok(()) => {
                 port.tx_bytes
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
-                port.transcript.lock().unwrap().input(self.id, &data);
+                port.transcript.lock().input(self.id, &data);
                 Ok(())
             }
             // The reader sees the device go and reports it.
@@ -638,7 +736,7 @@ impl Attachment {
 
     /// Takes exclusive write access (from whoever had it: returned), or gives it back.
     pub fn set_exclusive(&self, on: bool) -> Result<Option<u32>, Refused> {
-        let mut sessions = self.port.sessions.lock().unwrap();
+        let mut sessions = self.port.sessions.lock();
         let mine = sessions
             .iter()
             .find(|e| e.info.id == self.id)

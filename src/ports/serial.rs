@@ -9,7 +9,8 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::unix::AsyncFd;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Parity {
     None,
     Even,
@@ -18,7 +19,8 @@ pub enum Parity {
     Space,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Flow {
     None,
     RtsCts,
@@ -33,18 +35,6 @@ pub struct Settings {
     pub parity: Parity,
     pub stop_bits: u8,
     pub flow: Flow,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            baud: 9600,
-            data_bits: 8,
-            parity: Parity::None,
-            stop_bits: 1,
-            flow: Flow::None,
-        }
-    }
 }
 
 impl Parity {

@@ -141,6 +141,13 @@ impl Transcript {
         let _ = std::fs::rename(&self.path, numbered(1));
     }
 
+    /// Makes what was written durable.
+    pub fn sync(&mut self) {
+        if let Some(f) = &self.file {
+            let _ = f.sync_data();
+        }
+    }
+
     /// Writes the records held in `buf` with one system call.
     fn flush(&mut self) {
         if self.buf.is_empty() {

@@ -108,7 +108,8 @@ def test_malformed_xml_gets_rpc_error_and_others_keep_working(daemon):
     chan.sendall(b"<rpc message-id='1' xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get-config><source>"
                  b"<running/></source></get-config>]]>]]>")
     reply = read_until(chan, b"]]>]]>")
-    assert b"malformed-message" in reply
+    # malformed-message is base:1.1's, never sent to a base:1.0 session (RFC 6241 A).
+    assert b"malformed-message" not in reply and b"<error-tag>operation-failed</error-tag>" in reply
     chan.sendall(b"<rpc xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get/></rpc>]]>]]>")
     assert b"missing-attribute" in read_until(chan, b"]]>]]>")
     # the same session still answers
@@ -118,6 +119,17 @@ def test_malformed_xml_gets_rpc_error_and_others_keep_working(daemon):
     client.close()
     with daemon.connect() as m:
         assert get_hostname(m) == "lifeline"
+
+
+def test_malformed_xml_on_a_base11_session_is_malformed_message(daemon):
+    client, chan = raw_channel(daemon)
+    read_until(chan, b"]]>]]>")
+    chan.sendall(HELLO10.replace(b"base:1.0</capability>", b"base:1.1</capability>"))
+    body = b"<rpc message-id='1' xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get-config>"
+    chan.sendall(b"\n#%d\n%s\n##\n" % (len(body), body))
+    reply = read_until(chan, b"\n##\n")
+    assert b"malformed-message" in reply
+    client.close()
 
 
 def test_bad_chunk_framing_and_abrupt_disconnects(daemon):

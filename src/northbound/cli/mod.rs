@@ -51,6 +51,30 @@ impl From<path::PathError> for CliError {
 
 type CliResult = Result<Outcome, CliError>;
 
+const PORTS: &str = "/lifeline-ports:ports/port";
+
+/// An action's output, one `name value` line a leaf.
+fn output_lines(v: &serde_json::Value, prefix: &str, out: &mut String) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let k = k.rsplit(':').next().unwrap_or(k);
+                let p = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix} {k}")
+                };
+                output_lines(v, &p, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| output_lines(v, prefix, out)),
+        v => out.push_str(&format!(
+            "{prefix} {}\n",
+            render::word(&crate::service::config::scalar_text(v).unwrap_or_default())
+        )),
+    }
+}
+
 const OPERATIONAL: &[(&str, &str)] = &[
     ("show", "Show configuration, state, history and events"),
     ("configure", "Enter configuration mode"),
@@ -209,7 +233,7 @@ fn format_tree(t: &Tree, display: Display) -> String {
 }
 
 impl Cli {
-    pub async fn new(ds: Handle, session: Session) -> Cli {
+    pub fn new(ds: Handle, session: Session) -> Cli {
         let mut cli = Cli {
             ds,
             session,
@@ -219,7 +243,7 @@ impl Cli {
             hostname: String::new(),
             ports: None,
         };
-        cli.refresh_hostname().await;
+        cli.refresh_hostname();
         cli
     }
 
@@ -233,16 +257,13 @@ impl Cli {
         &self.session
     }
 
-    async fn refresh_hostname(&mut self) {
-        self.hostname = self
-            .ds
-            .call(|a| {
-                tree::find(a.running(), "/ietf-system:system/hostname")
-                    .and_then(|n| n.value_canonical())
-                    .unwrap_or_else(|| "lifeline".into())
-            })
-            .await
-            .unwrap_or_else(|_| "lifeline".into());
+    fn refresh_hostname(&mut self) {
+        let (doc, _) = self.ds.running();
+        self.hostname = doc
+            .get("/ietf-system:system/hostname")
+            .and_then(|v| v.as_str())
+            .unwrap_or("lifeline")
+            .to_string();
     }
 
     pub fn prompt(&self) -> String {
@@ -343,14 +364,9 @@ impl Cli {
         } else {
             Filter::Path(path.to_string())
         };
-        let s = self.session.clone();
         let t = match ds {
-            Some(ds) => self.ds.run(move |a| a.config_tree(&s, ds, &filter)).await?,
-            None => {
-                self.ds
-                    .run(move |a| a.operational_tree(&s, &filter))
-                    .await?
-            }
+            Some(ds) => self.ds.config_tree(&self.session, ds, filter).await?,
+            None => self.ds.operational_tree(&self.session, filter).await?,
         };
         Ok(t)
     }
@@ -362,15 +378,14 @@ impl Cli {
         } else {
             Filter::Path(path.to_string())
         };
-        let (s, ws) = (self.session.clone(), self.workspace);
         Ok(self
             .ds
-            .run(move |a| a.workspace_view(&s, ws, &filter))
+            .workspace_tree(&self.session, self.workspace, filter)
             .await?)
     }
 
     async fn show_rollback(&self) -> CliResult {
-        let history = self.ds.call(|a| a.history()).await?;
+        let history = self.ds.history();
         let mut out = String::new();
         for (back, r) in history.iter().rev().enumerate() {
             let mut line = format!(
@@ -409,57 +424,91 @@ impl Cli {
         Ok(Outcome::Output(out))
     }
 
-    /// The console sessions of the ports this user may see; `disconnect ID`
-    /// closes one through the model's action (so NACM decides).
+    /// The console sessions, read through the datastore (NACM decides what
+    /// the user reads), of the ports the user may use; `disconnect ID` closes
+    /// one through the port's action (NACM decides again).
     async fn pmusers(&mut self, args: &[String]) -> CliResult {
-        let Some(ports) = self.ports.clone() else {
-            return Err(CliError("error: no console ports here".into()));
-        };
+        let t = self
+            .ds
+            .operational_tree(&self.session, Filter::Path(PORTS.into()))
+            .await?;
+        let dir = self.ds.aaa().current();
+        // (port, session id, user, protocol, from, since, mode)
+        let mut rows: Vec<[String; 7]> = Vec::new();
+        for port in t.find_xpath(PORTS).into_iter().flatten() {
+            let name = tree::leaf(&port, "name").unwrap_or_default();
+            let grants: Vec<(String, crate::aaa::Access)> = port
+                .find_xpath("access/group")
+                .into_iter()
+                .flatten()
+                .filter_map(|g| {
+                    let mode = match tree::leaf(&g, "mode")?.as_str() {
+                        "read-write" => crate::aaa::Access::ReadWrite,
+                        "read-only" => crate::aaa::Access::ReadOnly,
+                        _ => crate::aaa::Access::None,
+                    };
+                    Some((tree::leaf(&g, "name")?, mode))
+                })
+                .collect();
+            if dir.console_access(&self.session.user, &grants) == crate::aaa::Access::None {
+                continue;
+            }
+            for s in port.find_xpath("state/session").into_iter().flatten() {
+                let get = |l: &str| tree::leaf(&s, l).unwrap_or_else(|| "-".into());
+                let from = match (
+                    tree::leaf(&s, "remote-address"),
+                    tree::leaf(&s, "remote-port"),
+                ) {
+                    (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+                    (Some(a), Some(p)) => format!("{a}:{p}"),
+                    _ => "-".into(),
+                };
+                rows.push([
+                    name.clone(),
+                    get("id"),
+                    get("user"),
+                    get("protocol"),
+                    from,
+                    get("since")
+                        .replace('T', " ")
+                        .trim_end_matches('Z')
+                        .to_string(),
+                    get("mode"),
+                ]);
+            }
+        }
         match args {
             [] => {
                 let mut out = format!(
                     "{:>6}  {:<12} {:<12} {:<8} {:<22} {:<20} {}\n",
                     "id", "port", "user", "via", "from", "since", "mode"
                 );
-                for (p, _) in ports.visible(&self.session.user).await {
-                    for s in p.sessions() {
-                        out.push_str(&format!(
-                            "{:>6}  {:<12} {:<12} {:<8} {:<22} {:<20} {}\n",
-                            s.id,
-                            p.name,
-                            if s.user.is_empty() { "-" } else { &s.user },
-                            s.protocol.as_str(),
-                            s.remote
-                                .map(|a| a.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                            s.since.format("%Y-%m-%d %H:%M:%S"),
-                            s.mode()
-                        ));
-                    }
+                for [port, id, user, via, from, since, mode] in &rows {
+                    out.push_str(&format!(
+                        "{id:>6}  {port:<12} {user:<12} {via:<8} {from:<22} {since:<20} {mode}\n"
+                    ));
                 }
                 Ok(Outcome::Output(out))
             }
             [verb, id] if verb == "disconnect" => {
+                let port = rows
+                    .iter()
+                    .find(|r| r[1] == *id)
+                    .map(|r| r[0].clone())
+                    .ok_or_else(|| CliError(format!("error: no session {id}")))?;
                 let id: u32 = id
                     .parse()
                     .map_err(|_| CliError(format!("error: no session {id}")))?;
-                let port = ports
-                    .all()
-                    .into_iter()
-                    .find(|p| p.sessions().iter().any(|s| s.id == id))
-                    .ok_or_else(|| CliError(format!("error: no session {id}")))?;
-                let xml = format!(
-                    "<ports xmlns=\"urn:lifeline:params:xml:ns:yang:lifeline-ports\"><port><name>{}</name><disconnect-session><id>{id}</id></disconnect-session></port></ports>",
-                    crate::xml::escape(&port.name)
-                );
-                let s = self.session.clone();
-                let (fut, _) = self.ds.run(move |a| a.start_action(&s, &xml)).await?;
-                fut.await
-                    .map_err(|e| CliError(format!("error: {}", e.message)))?;
-                Ok(Outcome::Output(format!(
-                    "session {id} on {} closed\n",
-                    port.name
-                )))
+                let path = crate::service::DataPath::root("lifeline-ports:ports")
+                    .entry("port", &[("name", &port)])
+                    .child("disconnect-session");
+                self.ds
+                    .action(
+                        &self.session,
+                        crate::datastore::ActionCall::Json(path, serde_json::json!({ "id": id })),
+                    )
+                    .await?;
+                Ok(Outcome::Output(format!("session {id} on {port} closed\n")))
             }
             _ => Err(CliError("error: pmusers [disconnect ID]".into())),
         }
@@ -488,20 +537,14 @@ impl Cli {
             t.new_path(&format!("{}/{name}", r.path), Some(value), false)
                 .map_err(|e| CliError(format!("error: {name}: {e}")))?;
         }
-        let xml = t
-            .print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS)
-            .unwrap_or_default();
-        let s = self.session.clone();
-        let (fut, _) = self.ds.run(move |a| a.start_action(&s, &xml)).await?;
-        let output = fut
-            .await
-            .map_err(|e| CliError(format!("error: {}", e.message)))?;
-        Ok(Outcome::Output(
-            output
-                .iter()
-                .map(|(k, v)| format!("{k} {}\n", render::word(v)))
-                .collect(),
-        ))
+        let xml = tree::print(&t, DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS)?;
+        let out = self
+            .ds
+            .action(&self.session, crate::datastore::ActionCall::Xml(xml))
+            .await?;
+        let mut text = String::new();
+        output_lines(&out.value, "", &mut text);
+        Ok(Outcome::Output(text))
     }
 
     async fn configuration(&mut self, ws: &[String]) -> CliResult {
@@ -513,9 +556,7 @@ impl Cli {
                 let value = r.value.clone();
                 let p = r.path.clone();
                 let wsp = self.workspace;
-                self.ds
-                    .run(move |a| a.set_path(&s, wsp, &p, value.as_deref()))
-                    .await?;
+                self.ds.set_path(&s, wsp, p, value).await?;
                 Ok(Outcome::Output(String::new()))
             }
             "delete" => {
@@ -527,7 +568,7 @@ impl Cli {
                 }
                 let p = r.path.clone();
                 let wsp = self.workspace;
-                self.ds.run(move |a| a.delete_path(&s, wsp, &p)).await?;
+                self.ds.delete_path(&s, wsp, p).await?;
                 Ok(Outcome::Output(String::new()))
             }
             "edit" => {
@@ -563,8 +604,7 @@ impl Cli {
                 Ok(Outcome::Output(format_tree(&t, display)))
             }
             "validate" => {
-                let wsp = self.workspace;
-                self.ds.run(move |a| a.workspace_validate(&s, wsp)).await?;
+                self.ds.workspace_validate(&s, self.workspace).await?;
                 Ok(Outcome::Output("configuration check succeeds\n".into()))
             }
             "commit" => self.commit(&ws[1..]).await,
@@ -576,12 +616,12 @@ impl Cli {
                     None => 0,
                 };
                 let wsp = self.workspace;
-                self.ds.run(move |a| a.load_rollback(&s, wsp, n)).await?;
+                self.ds.load_rollback(&s, wsp, n).await?;
                 Ok(Outcome::Output("load complete\n".into()))
             }
             "discard" => {
                 let wsp = self.workspace;
-                self.ds.call(move |a| a.workspace_discard(&s, wsp)).await?;
+                self.ds.workspace_discard(&s, wsp).await?;
                 Ok(Outcome::Output(String::new()))
             }
             "run" => {
@@ -597,7 +637,7 @@ impl Cli {
                 }
                 self.mode = Mode::Operational;
                 if self.workspace == Workspace::Private {
-                    self.ds.call(move |a| a.private_end(&s)).await?;
+                    self.ds.private_end(&s).await?;
                 }
                 Ok(Outcome::Output(String::new()))
             }
@@ -678,8 +718,7 @@ impl Cli {
         }
         let wsp = self.workspace;
         if check_only {
-            let s = self.session.clone();
-            self.ds.run(move |a| a.workspace_validate(&s, wsp)).await?;
+            self.ds.workspace_validate(&self.session, wsp).await?;
             return Ok(Outcome::Output("configuration check succeeds\n".into()));
         }
         // A CLI confirmed commit outlives the session, as on routers.
@@ -687,11 +726,8 @@ impl Cli {
             c.persist = Some(format!("cli-{}", self.session.id));
         }
         let confirmed = opts.confirm.as_ref().map(|c| c.timeout);
-        let s = self.session.clone();
-        self.ds
-            .run(move |a| a.workspace_commit(&s, wsp, &opts))
-            .await?;
-        self.refresh_hostname().await;
+        self.ds.workspace_commit(&self.session, wsp, opts).await?;
+        self.refresh_hostname();
         Ok(Outcome::Output(match confirmed {
             Some(t) => format!(
                 "commit complete\ncommit confirmed will be automatically rolled back in {} minutes unless confirmed\n",
@@ -795,23 +831,20 @@ impl Cli {
             path::Expect::Key { list_path, key } => {
                 let help = path::help_line(&key);
                 let name = key.name().to_string();
-                let s = self.session.clone();
                 let ws = (purpose != Purpose::Show || self.mode == Mode::Configuration)
                     .then_some(self.workspace);
-                let values = self
-                    .ds
-                    .run(move |a| {
-                        let t = match ws {
-                            Some(ws) => {
-                                a.workspace_view(&s, ws, &Filter::Path(list_path.clone()))?
-                            }
-                            None => a.operational_tree(&s, &Filter::Path(list_path.clone()))?,
-                        };
-                        Ok(t.find_xpath(&format!("{list_path}/{name}"))
-                            .map(|set| set.filter_map(|n| n.value_canonical()).collect::<Vec<_>>())
-                            .unwrap_or_default())
+                let filter = Filter::Path(list_path.clone());
+                let t = match ws {
+                    Some(ws) => self.ds.workspace_tree(&self.session, ws, filter).await,
+                    None => self.ds.operational_tree(&self.session, filter).await,
+                };
+                let values: Vec<String> = t
+                    .ok()
+                    .and_then(|t| {
+                        t.find_xpath(&format!("{list_path}/{name}"))
+                            .map(|set| set.filter_map(|n| n.value_canonical()).collect())
+                            .ok()
                     })
-                    .await
                     .unwrap_or_default();
                 let mut out: Vec<_> = values
                     .into_iter()

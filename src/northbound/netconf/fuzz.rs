@@ -56,8 +56,8 @@ pub fn rpc(data: &[u8]) {
     for op in rpc.elements() {
         if let Some(cfg) = op.nc_child("config")
             && let Ok(edit_tree) = tree::parse_config_xml(w.ctx, &cfg.children_xml())
+            && let Ok(mut target) = tree::dup(&w.base)
         {
-            let mut target = tree::dup(&w.base);
             let _ = edit::apply(&mut target, &edit_tree, Operation::Merge, true);
             let _ = crate::datastore::validate(&mut target);
         }

@@ -39,6 +39,7 @@ pub struct Subscription {
 /// can kill another).
 pub struct Netconf {
     pub ds: Handle,
+    shutdown: crate::shutdown::Shutdown,
     sessions: Mutex<HashMap<u32, oneshot::Sender<u32>>>,
     pub limits: Arc<Limits>,
     /// Namespace to module name, for filters.
@@ -46,17 +47,18 @@ pub struct Netconf {
 }
 
 impl Netconf {
-    pub fn new(ds: Handle) -> Arc<Netconf> {
+    pub fn new(ds: Handle, shutdown: crate::shutdown::Shutdown) -> Arc<Netconf> {
         Arc::new(Netconf {
             modules: crate::schema::namespaces(ds.ctx),
             ds,
+            shutdown,
             sessions: Mutex::new(HashMap::new()),
             limits: Limits::new(),
         })
     }
 
-    fn matches(&self, filter: &Element, ns: &str, name: &str, body: &str) -> bool {
-        notification_matches(self.ds.ctx, &self.modules, filter, ns, name, body)
+    fn matches(&self, filter: &Element, n: &notify::Rendered) -> bool {
+        notification_matches(&self.modules, filter, n)
     }
 
     /// The capabilities of the hello.
@@ -137,22 +139,14 @@ impl Netconf {
             counters: counters.clone(),
         };
         let caps = self.capabilities();
-        let id = session.id;
-        let global = self
-            .ds
-            .call(move |a| {
-                a.monitoring.capabilities = caps;
-                a.monitoring.add(id, rec);
-                a.monitoring.global.clone()
-            })
-            .await
-            .unwrap_or_default();
-        session_event(
-            &self.ds.events,
-            EventKind::ManagementSessionStart,
-            &session,
-            vec![],
-        );
+        let global = {
+            let mut m = self.ds.shared.monitoring.lock();
+            m.capabilities = caps;
+            m.add(session.id, rec);
+            m.global.clone()
+        };
+        let _running = self.shutdown.running();
+        session_event(&self.ds.events, &session, None);
         let mut conn = Conn {
             nc: self.clone(),
             session: session.clone(),
@@ -165,26 +159,20 @@ impl Netconf {
         };
         let (reason, killed_by) = conn.run(stream, kill_rx).await;
         self.sessions.lock().unwrap().remove(&session.id);
-        let s = session.clone();
-        let dropped = reason == "dropped";
-        self.ds.post(move |a| {
-            if dropped {
-                a.monitoring.dropped_sessions += 1;
+        {
+            let mut m = self.ds.shared.monitoring.lock();
+            if reason == "dropped" {
+                m.dropped_sessions += 1;
             }
             if reason == "bad-hello" {
-                a.monitoring.in_bad_hellos += 1;
+                m.in_bad_hellos += 1;
             }
-            a.session_end(&s)
-        });
-        let mut details = vec![("termination-reason".to_string(), reason.to_string())];
-        if let Some(k) = killed_by {
-            details.push(("killed-by".into(), k.to_string()));
         }
+        self.ds.session_end(&session).await;
         session_event(
             &self.ds.events,
-            EventKind::ManagementSessionEnd,
             &session,
-            details,
+            Some(crate::northbound::Ended { reason, killed_by }),
         );
     }
 
@@ -331,6 +319,7 @@ impl Conn {
                 by = &mut kill_rx => {
                     return ("killed", by.ok());
                 }
+                _ = self.nc.shutdown.started() => return ("other", None),
                 ev = async { events.as_mut().unwrap().recv().await }, if events.is_some() => {
                     match ev {
                         Ok(ev) => {
@@ -345,6 +334,17 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// The error-tag for a message that is not well-formed: malformed-message
+    /// is new in base:1.1 and must not be sent to base:1.0 sessions (RFC 6241
+    /// appendix A), which get operation-failed.
+    fn malformed(&self) -> ErrorTag {
+        if self.mode == Mode::Chunked {
+            ErrorTag::MalformedMessage
+        } else {
+            ErrorTag::OperationFailed
         }
     }
 
@@ -370,7 +370,7 @@ impl Conn {
                     None,
                     Error::new(
                         crate::datastore::ErrorType::Rpc,
-                        ErrorTag::MalformedMessage,
+                        self.malformed(),
                         "not UTF-8",
                     ),
                 );
@@ -384,7 +384,7 @@ impl Conn {
                     None,
                     Error::new(
                         crate::datastore::ErrorType::Rpc,
-                        ErrorTag::MalformedMessage,
+                        self.malformed(),
                         e.to_string(),
                     ),
                 );
@@ -447,7 +447,7 @@ impl Conn {
         let replaying = sub.start.is_some();
         let stop = sub.stop;
         self.sub = Some(sub);
-        self.refresh_policy().await;
+        self.refresh_policy();
         for ev in replay {
             self.deliver(w, &ev).await?;
         }
@@ -464,9 +464,12 @@ impl Conn {
         Ok(())
     }
 
-    async fn refresh_policy(&mut self) {
-        let s = self.session.clone();
-        self.policy = self.nc.ds.call(move |a| a.policy(&s)).await.ok();
+    fn refresh_policy(&mut self) {
+        self.policy = Some(
+            self.nc
+                .ds
+                .policy(&self.session, crate::datastore::access::Purpose::Exec),
+        );
     }
 
     async fn deliver<W: AsyncWrite + Unpin>(
@@ -484,63 +487,43 @@ impl Conn {
             self.events = None;
             return Ok(());
         }
-        let (ns, name, body) = notify::body(ev);
+        let Some(n) = notify::render(self.nc.ds.ctx, ev) else {
+            return Ok(());
+        };
         if let Some(f) = &sub.filter
-            && !self.nc.matches(f, ns, name, &body)
+            && !self.nc.matches(f, &n)
         {
             return Ok(());
         }
         if ev.kind == EventKind::ConfigChanged {
-            self.refresh_policy().await;
+            self.refresh_policy();
         }
-        let module = crate::schema::module_of_namespace(ns).unwrap_or_default();
         if !self
             .policy
             .as_ref()
-            .is_some_and(|p| p.may_receive(&module, name))
+            .is_some_and(|p| p.may_receive(&n.module, &n.name))
         {
-            self.nc.ds.post(|a| a.count_denied_notification());
+            self.nc.ds.count_denied_notification();
             return Ok(());
         }
         Counters::bump(&self.counters.out_notifications);
         Counters::bump(&self.global.out_notifications);
-        self.send(
-            w,
-            &notify::wrap(
-                &ev.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                &body,
-            ),
-        )
-        .await
+        self.send(w, &notify::notification(&ev.time, &n.xml)).await
     }
 }
 
-/// Whether a notification passes a subtree filter (RFC 5277): the body is read
-/// as YANG data and the filter selects from it.
+/// Whether a notification passes a subtree filter (RFC 5277): the filter
+/// selects from the notification's data.
 fn notification_matches(
-    ctx: &'static yang5::context::Context,
     modules: &HashMap<String, String>,
     filter: &Element,
-    ns: &str,
-    name: &str,
-    body: &str,
+    n: &notify::Rendered,
 ) -> bool {
-    use yang5::data::{DataFormat, DataOperation, DataParserFlags, DataTree};
-    if !filter.elements().any(|e| e.ns == ns && e.name == name) {
+    if !filter.elements().any(|e| e.ns == n.ns && e.name == n.name) {
         return false;
     }
-    let Ok(tree) = DataTree::parse_op_string(
-        ctx,
-        body,
-        DataFormat::XML,
-        DataParserFlags::empty(),
-        DataOperation::NotificationYang,
-    ) else {
-        tracing::warn!("notification not readable as YANG data: {body}");
-        return true;
-    };
     crate::datastore::filter::select(
-        &tree,
+        &n.tree,
         &crate::datastore::Filter::Subtree(filter.clone()),
         modules,
     )
@@ -564,36 +547,34 @@ fn parse_hello(msg: &[u8]) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::events::EventBus;
+
     #[test]
     fn notification_subtree_filters_match_content() {
         let ctx = crate::schema::build(&[]).unwrap();
-        crate::schema::set_global(ctx);
         let modules = crate::schema::namespaces(ctx);
         let ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications";
-        let body = format!(
-            "<netconf-config-change xmlns=\"{ncn}\"><changed-by><username>admin</username><session-id>3</session-id><source-host>127.0.0.1</source-host></changed-by><datastore>running</datastore><edit><target xmlns:ietf-system=\"urn:ietf:params:xml:ns:yang:ietf-system\">/ietf-system:system/ietf-system:hostname</target><operation>replace</operation></edit></netconf-config-change>"
-        );
+        let bus = EventBus::new(4);
+        let s = crate::datastore::Session {
+            id: 7,
+            user: "admin".into(),
+            face: crate::datastore::Face::Netconf,
+            source: Some("127.0.0.1".into()),
+        };
+        crate::northbound::session_event(&bus, &s, None);
+        let n = super::notify::render(ctx, &bus.recent()[0]).expect("renders");
+        assert!(n.xml.contains("<username>admin</username>"), "{}", n.xml);
         let filter = |user: &str| {
             crate::xml::parse(&format!(
-                "<filter><netconf-config-change xmlns=\"{ncn}\"><changed-by><username>{user}</username></changed-by></netconf-config-change></filter>"
+                "<filter><netconf-session-start xmlns=\"{ncn}\"><username>{user}</username></netconf-session-start></filter>"
             ))
             .unwrap()
         };
-        assert!(super::notification_matches(
-            ctx,
-            &modules,
-            &filter("admin"),
-            ncn,
-            "netconf-config-change",
-            &body
-        ));
+        assert!(super::notification_matches(&modules, &filter("admin"), &n));
         assert!(!super::notification_matches(
-            ctx,
             &modules,
             &filter("nobody"),
-            ncn,
-            "netconf-config-change",
-            &body
+            &n
         ));
     }
 }

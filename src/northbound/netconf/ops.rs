@@ -168,8 +168,7 @@ pub async fn dispatch(o: Op<'_>) -> R {
         return run_action(ds, &session, rpc, target).await;
     }
     if let Some(module) = crate::schema::module_of_namespace(&op.ns) {
-        let (s, name) = (session.clone(), op.name.clone());
-        ds.run(move |a| a.may_exec(&s, &module, &name))
+        ds.may_exec(&session, &module, &op.name)
             .await
             .map_err(one)?;
     }
@@ -179,7 +178,7 @@ pub async fn dispatch(o: Op<'_>) -> R {
             let filter = filter_of(op).map_err(one)?;
             let wd = with_defaults_of(op).map_err(one)?;
             let body = ds
-                .run(move |a| a.get_config(&session, source, &filter, wd))
+                .get_config(&session, source, filter, wd)
                 .await
                 .map_err(one)?;
             Ok(Outcome::Reply(reply::data(rpc, &body)))
@@ -187,10 +186,7 @@ pub async fn dispatch(o: Op<'_>) -> R {
         (NC, "get") => {
             let filter = filter_of(op).map_err(one)?;
             let wd = with_defaults_of(op).map_err(one)?;
-            let body = ds
-                .run(move |a| a.get(&session, &filter, wd))
-                .await
-                .map_err(one)?;
+            let body = ds.get(&session, filter, wd).await.map_err(one)?;
             Ok(Outcome::Reply(reply::data(rpc, &body)))
         }
         (NC, "edit-config") => {
@@ -247,38 +243,31 @@ pub async fn dispatch(o: Op<'_>) -> R {
                     ))
                 })?
                 .children_xml();
-            ds.call(move |a| a.edit_config(&session, target, default_op, test, on_error, &config))
-                .await
-                .map_err(one)??;
+            ds.edit_config(&session, target, default_op, test, on_error, config)
+                .await?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "copy-config") => {
             let target = datastore_of(op, "target").map_err(one)?;
             let source = source_of(op, "source").map_err(one)?;
-            ds.run(move |a| a.copy_config(&session, target, &source))
+            ds.copy_config(&session, target, source)
                 .await
                 .map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "delete-config") => {
             let target = datastore_of(op, "target").map_err(one)?;
-            ds.run(move |a| a.delete_config(&session, target))
-                .await
-                .map_err(one)?;
+            ds.delete_config(&session, target).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "lock") => {
             let target = datastore_of(op, "target").map_err(one)?;
-            ds.run(move |a| a.lock(&session, target))
-                .await
-                .map_err(one)?;
+            ds.lock(&session, target).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "unlock") => {
             let target = datastore_of(op, "target").map_err(one)?;
-            ds.run(move |a| a.unlock(&session, target))
-                .await
-                .map_err(one)?;
+            ds.unlock(&session, target).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "close-session") => Ok(Outcome::Close(reply::ok(rpc))),
@@ -329,27 +318,21 @@ pub async fn dispatch(o: Op<'_>) -> R {
                 comment: None,
                 force_confirm: false,
             };
-            ds.run(move |a| a.commit(&session, &opts))
-                .await
-                .map_err(one)?;
+            ds.commit(&session, opts).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "cancel-commit") => {
             let persist_id = text_param(op, NC, "persist-id");
-            ds.run(move |a| a.cancel_commit(&session, persist_id.as_deref()))
-                .await
-                .map_err(one)?;
+            ds.cancel_commit(&session, persist_id).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "discard-changes") => {
-            ds.call(move |a| a.discard_changes()).await.map_err(one)?;
+            ds.discard_changes().await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (NC, "validate") => {
             let source = source_of(op, "source").map_err(one)?;
-            ds.run(move |a| a.validate_source(&source))
-                .await
-                .map_err(one)?;
+            ds.validate(source).await.map_err(one)?;
             Ok(Outcome::Reply(reply::ok(rpc)))
         }
         (MON_NS, "get-schema") => get_schema(rpc, op).map(Outcome::Reply).map_err(one),
@@ -384,28 +367,18 @@ pub async fn dispatch(o: Op<'_>) -> R {
 
 /// A YANG RPC or action of the model, run by the service that owns it.
 async fn run_action(ds: &Handle, session: &Session, rpc: &Element, xml: String) -> R {
-    let s = session.clone();
-    let (fut, ns) = ds
-        .run(move |a| a.start_action(&s, &xml))
+    let out = ds
+        .action(session, crate::datastore::ActionCall::Xml(xml))
         .await
         .map_err(one)?;
-    let output = fut.await.map_err(|r| {
-        let mut e = Error::application(ErrorTag::OperationFailed, r.message);
-        e.path = r.path;
-        vec![e]
-    })?;
-    if output.is_empty() {
+    let body = out.xml().map_err(one)?;
+    if body.is_empty() {
         return Ok(Outcome::Reply(reply::ok(rpc)));
     }
-    let mut out = reply::open(Some(rpc));
-    for (name, value) in output {
-        out.push_str(&format!(
-            "<{name} xmlns=\"{ns}\">{}</{name}>",
-            crate::xml::escape(&value)
-        ));
-    }
-    out.push_str("</rpc-reply>");
-    Ok(Outcome::Reply(out))
+    let mut reply = reply::open(Some(rpc));
+    reply.push_str(&body);
+    reply.push_str("</rpc-reply>");
+    Ok(Outcome::Reply(reply))
 }
 
 fn get_schema(rpc: &Element, op: &Element) -> Result<String, Error> {

@@ -1,8 +1,10 @@
 //! The command responder, sans-IO: a request's bytes in, a response's bytes (or a
 //! SET to commit) out. Message processing (RFC 3412), community and USM
 //! security (RFC 3584, 3414), VACM (RFC 3415) and the PDU operations of RFC 3416.
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 use std::time::Instant;
 
 use super::ber::{self, Oid, Value};
@@ -10,7 +12,7 @@ use super::config::{Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, User};
 use super::message::{
     self, ErrorStatus, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Message, Pdu, PduType, V3Out,
 };
-use super::mib::{self, BadValue, Cell, Conv, Live, Snapshot};
+use super::mib::{self, BadValue, Cell, Conv, Live, Mib};
 use super::usm;
 use super::vacm::{Denied, View};
 
@@ -84,7 +86,7 @@ pub struct Agent {
     pub boots: u32,
     pub start: Instant,
     stats: [AtomicU32; STATS],
-    pub snapshot: RwLock<Arc<Snapshot>>,
+    pub mib: Arc<Mib>,
     salt: AtomicU64,
 }
 
@@ -144,13 +146,13 @@ struct Ctx<'a> {
 }
 
 impl Agent {
-    pub fn new(runtime: Runtime, boots: u32) -> Agent {
+    pub fn new(runtime: Runtime, boots: u32, mib: Arc<Mib>) -> Agent {
         Agent {
             runtime: RwLock::new(Arc::new(runtime)),
             boots,
             start: Instant::now(),
             stats: Default::default(),
-            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            mib,
             salt: AtomicU64::new(rand::random()),
         }
     }
@@ -176,6 +178,7 @@ impl Agent {
             Cell::Value(v) => v.clone(),
             Cell::Live(Live::SysUpTime) => Value::TimeTicks(self.uptime_centis()),
             Cell::Live(Live::EngineTime) => Value::Integer(self.engine_time() as i32),
+            Cell::Live(Live::EngineId) => Value::OctetString(self.runtime.read().engine_id.clone()),
             Cell::Live(Live::Stat(i)) => {
                 Value::Counter32(self.stats.get(*i).map_or(0, |a| a.load(Ordering::Relaxed)))
             }
@@ -185,7 +188,7 @@ impl Agent {
     /// Handles one datagram.
     pub fn handle(&self, packet: &[u8]) -> Outcome {
         self.count(Stat::InPkts);
-        let rt = self.runtime.read().unwrap().clone();
+        let rt = self.runtime.read().clone();
         match message::decode(packet) {
             Err(_) => {
                 self.count(Stat::InAsnParseErrs);
@@ -466,12 +469,12 @@ impl Agent {
     }
 
     fn execute(&self, ctx: &Ctx<'_>, pdu: Pdu, reply: Reply, name: &str, rt: &Runtime) -> Outcome {
-        let snap = self.snapshot.read().unwrap().clone();
+        let snap = &*self.mib;
         let response = match pdu.kind {
-            PduType::Get => self.get(ctx, &snap, &pdu),
-            PduType::GetNext => self.get_next(ctx, &snap, &pdu),
-            PduType::GetBulk => self.get_bulk(ctx, &snap, &pdu),
-            PduType::Set => match self.test_set(ctx, &snap, &pdu) {
+            PduType::Get => self.get(ctx, snap, &pdu),
+            PduType::GetNext => self.get_next(ctx, snap, &pdu),
+            PduType::GetBulk => self.get_bulk(ctx, snap, &pdu),
+            PduType::Set => match self.test_set(ctx, snap, &pdu) {
                 Ok(edits) => {
                     return Outcome::Set(SetJob {
                         edits,
@@ -511,12 +514,12 @@ impl Agent {
         ctx.read.is_some_and(|v| v.contains(&oid.0))
     }
 
-    fn get(&self, ctx: &Ctx<'_>, snap: &Snapshot, pdu: &Pdu) -> Pdu {
+    fn get(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
         let mut out = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, _)) in pdu.varbinds.iter().enumerate() {
-            let cell = snap.get(oid).filter(|_| Self::readable(ctx, oid));
+            let cell = Self::readable(ctx, oid).then(|| snap.get(oid)).flatten();
             let value = match cell {
-                Some(c) => self.live(c),
+                Some(c) => self.live(&c),
                 None if ctx.version == message::V1 => {
                     return error(pdu, ErrorStatus::NoSuchName, i + 1, pdu.varbinds.clone());
                 }
@@ -531,14 +534,19 @@ impl Agent {
     }
 
     /// The next readable object after `oid`, skipping what v1 cannot carry.
-    fn next(&self, ctx: &Ctx<'_>, snap: &Snapshot, oid: &Oid) -> Option<(Oid, Value)> {
-        snap.next_after(oid)
-            .filter(|(o, _)| Self::readable(ctx, o))
-            .map(|(o, c)| (o.clone(), self.live(c)))
-            .find(|(_, v)| ctx.version != message::V1 || !matches!(v, Value::Counter64(_)))
+    fn next(&self, ctx: &Ctx<'_>, snap: &Mib, oid: &Oid) -> Option<(Oid, Value)> {
+        // v1 cannot carry a Counter64: such objects are skipped.
+        snap.next(oid, |o, c| {
+            Self::readable(ctx, o)
+                && (ctx.version != message::V1 || !matches!(c, Cell::Value(Value::Counter64(_))))
+        })
+        .map(|(o, c)| {
+            let v = self.live(&c);
+            (o, v)
+        })
     }
 
-    fn get_next(&self, ctx: &Ctx<'_>, snap: &Snapshot, pdu: &Pdu) -> Pdu {
+    fn get_next(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
         let mut out = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, _)) in pdu.varbinds.iter().enumerate() {
             match self.next(ctx, snap, oid) {
@@ -552,7 +560,7 @@ impl Agent {
         Pdu::response(pdu.request_id, out)
     }
 
-    fn get_bulk(&self, ctx: &Ctx<'_>, snap: &Snapshot, pdu: &Pdu) -> Pdu {
+    fn get_bulk(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
         let n = pdu.varbinds.len();
         let non_rep = (pdu.error_status.max(0) as usize).min(n);
         let max_rep = pdu.error_index.max(0) as usize;
@@ -611,14 +619,14 @@ impl Agent {
 
     /// The test phase of a SET (RFC 3416 4.2.5): every varbind is checked
     /// before anything is written.
-    fn test_set(&self, ctx: &Ctx<'_>, snap: &Snapshot, pdu: &Pdu) -> Result<Vec<Edit>, Pdu> {
+    fn test_set(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Result<Vec<Edit>, Pdu> {
         let mut edits = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, value)) in pdu.varbinds.iter().enumerate() {
             let fail = |s: ErrorStatus| error(pdu, s, i + 1, pdu.varbinds.clone());
             if !ctx.write.is_some_and(|v| v.contains(&oid.0)) {
                 return Err(fail(ErrorStatus::NoAccess));
             }
-            let Some(w) = snap.writable.get(oid) else {
+            let Some(w) = snap.writable(oid) else {
                 return Err(fail(if snap.get(oid).is_some() {
                     ErrorStatus::NotWritable
                 } else {
@@ -658,7 +666,7 @@ impl Agent {
                 job.pdu.varbinds.clone(),
             ),
         };
-        let rt = self.runtime.read().unwrap().clone();
+        let rt = self.runtime.read().clone();
         self.wrap(&rt, &job.reply, &pdu)
     }
 }

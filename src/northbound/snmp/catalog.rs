@@ -11,6 +11,8 @@ pub const ENTERPRISE: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433];
 pub const SYS_OBJECT_ID: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 3, 1];
 /// Notifications: lifelineNotifications.N, N the event kind's number.
 pub const NOTIFICATIONS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 0];
+/// llNotifyOther: events of modules loaded at run time.
+pub const OTHER_NOTIFICATION: u32 = 100;
 /// llEventObjects, the varbinds of every notification.
 pub const EVENT_OBJECTS: &[u32] = &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 5];
 
@@ -53,6 +55,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Str,
         write: Some("/ietf-system:system/contact"),
         default: Some(""),
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 1, 5],
@@ -60,6 +63,8 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Str,
         write: Some("/ietf-system:system/hostname"),
         default: None,
+        // The kernel's name until the configuration gives one.
+        fallback: Some(crate::host::hostname),
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 1, 6],
@@ -67,6 +72,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Str,
         write: Some("/ietf-system:system/location"),
         default: Some(""),
+        fallback: None,
     },
     // snmpEnableAuthenTraps.
     Scalar {
@@ -75,6 +81,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Truth,
         write: Some("/ietf-snmp:snmp/engine/enable-authen-traps"),
         default: Some("false"),
+        fallback: None,
     },
     // IF-MIB ifNumber.
     Scalar {
@@ -83,6 +90,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Count,
         write: None,
         default: None,
+        fallback: None,
     },
     // RS-232-MIB rs232Number.
     Scalar {
@@ -91,6 +99,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Count,
         write: None,
         default: None,
+        fallback: None,
     },
     // UPS-MIB, for the first UPS.
     Scalar {
@@ -99,6 +108,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Str,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 1],
@@ -106,6 +116,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::UpsBattery,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 3],
@@ -113,6 +124,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::DivInt(60),
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 4],
@@ -120,6 +132,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Int,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 3, 2],
@@ -127,6 +140,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Const(1),
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 4, 1],
@@ -134,6 +148,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Enum(&[("true", 5), ("false", 3)]),
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 4, 3],
@@ -141,6 +156,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Const(1),
         write: None,
         default: None,
+        fallback: None,
     },
     // HOST-RESOURCES-MIB system and memory size.
     Scalar {
@@ -149,6 +165,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Ticks,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 25, 1, 2],
@@ -156,6 +173,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::DateAndTime,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 25, 1, 6],
@@ -163,6 +181,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Gauge,
         write: None,
         default: None,
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 25, 2, 2],
@@ -170,6 +189,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Int,
         write: None,
         default: None,
+        fallback: None,
     },
     // LIFELINE-MIB llActiveUplink, llTunnelUp.
     Scalar {
@@ -178,6 +198,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Str,
         write: None,
         default: Some(""),
+        fallback: None,
     },
     Scalar {
         oid: &[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 3, 3],
@@ -185,6 +206,7 @@ pub const SCALARS: &[Scalar] = &[
         conv: Conv::Truth,
         write: None,
         default: Some("false"),
+        fallback: None,
     },
 ];
 

@@ -1,50 +1,19 @@
-//! The agent's configuration, read from `ietf-snmp` (RFC 7407) into plain values
-//! the agent uses without touching libyang.
+//! The agent's configuration: `ietf-snmp` (RFC 7407) as typed values, built by
+//! serde from the validated configuration, then checked (key lengths, engine ID,
+//! target parameters) into what the agent uses.
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use yang5::data::{Data, DataNodeRef};
+use serde::{Deserialize, Deserializer};
 
 use super::usm::{AuthProto, PrivProto, parse_hex};
 use super::vacm::{Access, Group, Vacm, View};
-use crate::datastore::tree::{Tree, leaf, leaves};
+use crate::service::Refusal;
+use crate::service::config::{Empty, quote};
+
+pub use super::security::{Level, MODEL_USM, MODEL_V1, MODEL_V2C, Model};
 
 pub const ROOT: &str = "/ietf-snmp:snmp";
-
-/// Security levels, ordered (RFC 3411).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    NoAuthNoPriv = 1,
-    AuthNoPriv = 2,
-    AuthPriv = 3,
-}
-
-impl Level {
-    fn parse(s: &str) -> Option<Level> {
-        Some(match s {
-            "no-auth-no-priv" => Level::NoAuthNoPriv,
-            "auth-no-priv" => Level::AuthNoPriv,
-            "auth-priv" => Level::AuthPriv,
-            _ => return None,
-        })
-    }
-}
-
-/// Security models (RFC 3411): 1 v1, 2 v2c, 3 USM.
-pub type Model = u8;
-pub const MODEL_V1: Model = 1;
-pub const MODEL_V2C: Model = 2;
-pub const MODEL_USM: Model = 3;
-
-fn model(s: &str) -> Option<Model> {
-    match s {
-        "v1" => Some(MODEL_V1),
-        "v2c" => Some(MODEL_V2C),
-        "usm" => Some(MODEL_USM),
-        "tsm" => Some(4),
-        n => n.parse::<i32>().ok().and_then(|n| u8::try_from(n).ok()),
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommunityEntry {
@@ -114,215 +83,458 @@ pub struct Config {
     pub notifies: Vec<Notify>,
 }
 
-fn user(node: &DataNodeRef<'_>) -> Result<User, String> {
-    let name = leaf(node, "name").unwrap_or_default();
-    let key = |rel: &str| -> Result<Option<Vec<u8>>, String> {
-        match leaf(node, rel) {
-            None => Ok(None),
-            Some(k) => parse_hex(&k)
-                .map(Some)
-                .ok_or_else(|| format!("user {name}: {rel} is not hexadecimal")),
-        }
-    };
+// ----- the model, as serde reads it -----
+
+/// A `yang:hex-string` (`01:ab:...`).
+fn hex<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_hex(&s).ok_or_else(|| serde::de::Error::custom(format!("{s} is not hexadecimal")))
+}
+
+fn opt_hex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    hex(d).map(Some)
+}
+
+/// A security model: an enumeration name or a number.
+fn security_model<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Model>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    let text = crate::service::config::scalar_text(&v).unwrap_or_default();
+    if text == "any" {
+        return Ok(None);
+    }
+    super::security::model(&text)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{text} is not a security model")))
+}
+
+fn security_models<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Model>, D::Error> {
+    let v: Vec<serde_json::Value> = Deserialize::deserialize(d)?;
+    v.iter()
+        .map(|m| {
+            let t = crate::service::config::scalar_text(m).unwrap_or_default();
+            super::security::model(&t)
+                .ok_or_else(|| serde::de::Error::custom(format!("{t} is not a security model")))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Udp {
+    #[serde(deserialize_with = "crate::service::config::ip")]
+    ip: IpAddr,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize)]
+struct Listen {
+    udp: Udp,
+}
+
+#[derive(Deserialize, Default)]
+struct Versions {
+    v1: Option<Empty>,
+    v2c: Option<Empty>,
+    v3: Option<Empty>,
+}
+
+#[derive(Deserialize)]
+struct Engine {
+    enabled: bool,
+    #[serde(default)]
+    listen: Vec<Listen>,
+    #[serde(default)]
+    version: Versions,
+    #[serde(rename = "engine-id", default, deserialize_with = "opt_hex")]
+    engine_id: Option<Vec<u8>>,
+    /// No YANG default: an engine not told to send them does not.
+    #[serde(rename = "enable-authen-traps")]
+    authen_traps: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Community {
+    #[serde(rename = "text-name")]
+    text: Option<String>,
+    #[serde(rename = "binary-name")]
+    binary: Option<String>,
+    #[serde(rename = "security-name")]
+    security_name: String,
+    context: String,
+}
+
+#[derive(Deserialize)]
+struct Key {
+    #[serde(deserialize_with = "hex")]
+    key: Vec<u8>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthConfig {
+    md5: Option<Key>,
+    sha: Option<Key>,
+    #[serde(rename = "lifeline-snmp:sha-224")]
+    sha224: Option<Key>,
+    #[serde(rename = "lifeline-snmp:sha-256")]
+    sha256: Option<Key>,
+    #[serde(rename = "lifeline-snmp:sha-384")]
+    sha384: Option<Key>,
+    #[serde(rename = "lifeline-snmp:sha-512")]
+    sha512: Option<Key>,
+}
+
+#[derive(Deserialize, Default)]
+struct PrivConfig {
+    des: Option<Key>,
+    aes: Option<Key>,
+}
+
+#[derive(Deserialize)]
+struct UserConfig {
+    name: String,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(rename = "priv", default)]
+    privacy: PrivConfig,
+}
+
+#[derive(Deserialize, Default)]
+struct Local {
+    #[serde(default)]
+    user: Vec<UserConfig>,
+}
+
+#[derive(Deserialize)]
+struct Remote {
+    #[serde(rename = "engine-id", deserialize_with = "hex")]
+    engine_id: Vec<u8>,
+    #[serde(default)]
+    user: Vec<UserConfig>,
+}
+
+#[derive(Deserialize, Default)]
+struct UsmConfig {
+    #[serde(default)]
+    local: Local,
+    #[serde(default)]
+    remote: Vec<Remote>,
+}
+
+#[derive(Deserialize)]
+struct Member {
+    #[serde(rename = "security-name")]
+    security_name: String,
+    #[serde(rename = "security-model", deserialize_with = "security_models")]
+    models: Vec<Model>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ContextMatch {
+    Exact,
+    Prefix,
+}
+
+#[derive(Deserialize)]
+struct AccessConfig {
+    context: String,
+    #[serde(rename = "security-model", deserialize_with = "security_model")]
+    model: Option<Model>,
+    #[serde(rename = "security-level")]
+    level: Level,
+    #[serde(rename = "context-match")]
+    context_match: ContextMatch,
+    #[serde(rename = "read-view")]
+    read: Option<String>,
+    #[serde(rename = "write-view")]
+    write: Option<String>,
+    #[serde(rename = "notify-view")]
+    notify: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GroupConfig {
+    name: String,
+    #[serde(default)]
+    member: Vec<Member>,
+    #[serde(default)]
+    access: Vec<AccessConfig>,
+}
+
+#[derive(Deserialize)]
+struct ViewConfig {
+    name: String,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct VacmConfig {
+    #[serde(default)]
+    group: Vec<GroupConfig>,
+    #[serde(default)]
+    view: Vec<ViewConfig>,
+}
+
+#[derive(Deserialize)]
+struct TargetUdp {
+    #[serde(deserialize_with = "crate::service::config::ip")]
+    ip: IpAddr,
+    port: u16,
+}
+
+#[derive(Deserialize)]
+struct TargetConfig {
+    name: String,
+    udp: Option<TargetUdp>,
+    #[serde(default)]
+    tag: Vec<String>,
+    timeout: u32,
+    retries: u8,
+    #[serde(rename = "target-params")]
+    params: String,
+}
+
+#[derive(Deserialize)]
+struct SecurityName {
+    #[serde(rename = "security-name")]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct UsmParams {
+    #[serde(rename = "user-name")]
+    user: String,
+    #[serde(rename = "security-level")]
+    level: Level,
+}
+
+#[derive(Deserialize)]
+struct ParamsConfig {
+    name: String,
+    v1: Option<SecurityName>,
+    v2c: Option<SecurityName>,
+    usm: Option<UsmParams>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum NotifyType {
+    Trap,
+    Inform,
+}
+
+#[derive(Deserialize)]
+struct NotifyConfig {
+    tag: String,
+    #[serde(rename = "type")]
+    kind: NotifyType,
+}
+
+#[derive(Deserialize)]
+struct Snmp {
+    engine: Option<Engine>,
+    #[serde(default)]
+    community: Vec<Community>,
+    #[serde(default)]
+    usm: UsmConfig,
+    #[serde(default)]
+    vacm: VacmConfig,
+    #[serde(default)]
+    target: Vec<TargetConfig>,
+    #[serde(rename = "target-params", default)]
+    target_params: Vec<ParamsConfig>,
+    #[serde(default)]
+    notify: Vec<NotifyConfig>,
+}
+
+/// What the SNMP service reads.
+#[derive(Deserialize)]
+pub struct Model7407 {
+    #[serde(rename = "ietf-snmp:snmp")]
+    snmp: Option<Snmp>,
+}
+
+fn user(u: UserConfig, base: &str) -> Result<User, Refusal> {
+    let path = format!("{base}/user[name={}]", quote(&u.name));
     let mut auth = None;
-    for (rel, p) in [
-        ("auth/md5/key", AuthProto::Md5),
-        ("auth/sha/key", AuthProto::Sha1),
-        ("auth/sha-224/key", AuthProto::Sha224),
-        ("auth/sha-256/key", AuthProto::Sha256),
-        ("auth/sha-384/key", AuthProto::Sha384),
-        ("auth/sha-512/key", AuthProto::Sha512),
+    for (name, key, p) in [
+        ("md5", u.auth.md5, AuthProto::Md5),
+        ("sha", u.auth.sha, AuthProto::Sha1),
+        ("lifeline-snmp:sha-224", u.auth.sha224, AuthProto::Sha224),
+        ("lifeline-snmp:sha-256", u.auth.sha256, AuthProto::Sha256),
+        ("lifeline-snmp:sha-384", u.auth.sha384, AuthProto::Sha384),
+        ("lifeline-snmp:sha-512", u.auth.sha512, AuthProto::Sha512),
     ] {
-        if let Some(k) = key(rel)? {
-            if k.len() != p.key_len() {
-                return Err(format!(
-                    "user {name}: the {rel} must be {} octets (a localized key), not {}",
-                    p.key_len(),
-                    k.len()
-                ));
-            }
-            auth = Some((p, k));
+        let Some(k) = key else { continue };
+        if k.key.len() != p.key_len() {
+            return Err(Refusal::invalid(format!(
+                "the key must be {} octets (a localized key), not {}",
+                p.key_len(),
+                k.key.len()
+            ))
+            .at(format!("{path}/auth/{name}/key")));
         }
+        auth = Some((p, k.key));
     }
     let mut privacy = None;
-    for (rel, p) in [
-        ("priv/des/key", PrivProto::Des),
-        ("priv/aes/key", PrivProto::Aes128),
+    for (name, key, p) in [
+        ("des", u.privacy.des, PrivProto::Des),
+        ("aes", u.privacy.aes, PrivProto::Aes128),
     ] {
-        if let Some(k) = key(rel)? {
-            if k.len() < p.key_len() {
-                return Err(format!(
-                    "user {name}: the {rel} must be at least {} octets, not {}",
-                    p.key_len(),
-                    k.len()
-                ));
-            }
-            privacy = Some((p, k));
+        let Some(k) = key else { continue };
+        if k.key.len() < p.key_len() {
+            return Err(Refusal::invalid(format!(
+                "the key must be at least {} octets, not {}",
+                p.key_len(),
+                k.key.len()
+            ))
+            .at(format!("{path}/priv/{name}/key")));
         }
+        privacy = Some((p, k.key));
     }
     if privacy.is_some() && auth.is_none() {
-        return Err(format!("user {name}: privacy needs authentication"));
+        return Err(Refusal::invalid("privacy needs authentication").at(path));
     }
     Ok(User {
-        name,
+        name: u.name,
         auth,
         privacy,
     })
 }
 
-fn ip_port(node: &DataNodeRef<'_>, default_port: u16) -> Option<SocketAddr> {
-    let ip: IpAddr = leaf(node, "udp/ip")?.split('%').next()?.parse().ok()?;
-    let port = leaf(node, "udp/port")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(default_port);
-    Some(SocketAddr::new(ip, port))
-}
-
-fn each<'a>(tree: &'a Tree, path: &str) -> Vec<DataNodeRef<'a>> {
-    tree.find_xpath(path)
-        .map(|s| s.collect())
-        .unwrap_or_default()
-}
-
-/// Reads and checks the agent's configuration.
-pub fn read(tree: &Tree) -> Result<Config, String> {
-    let mut c = Config::default();
-    let engine = |rel: &str| {
-        each(tree, &format!("{ROOT}/engine/{rel}"))
-            .first()
-            .and_then(|n| n.value_canonical())
-    };
-    c.enabled = engine("enabled").is_some_and(|v| v == "true");
-    c.authen_traps = engine("enable-authen-traps").is_some_and(|v| v == "true");
-    c.v1 = !each(tree, &format!("{ROOT}/engine/version/v1")).is_empty();
-    c.v2c = !each(tree, &format!("{ROOT}/engine/version/v2c")).is_empty();
-    c.v3 = !each(tree, &format!("{ROOT}/engine/version/v3")).is_empty();
-    if let Some(id) = engine("engine-id") {
-        let id = parse_hex(&id).ok_or("the engine-id is not hexadecimal")?;
-        if !(5..=32).contains(&id.len()) {
-            return Err("the engine-id must be 5 to 32 octets".into());
-        }
-        c.engine_id = Some(id);
-    }
-    for n in each(tree, &format!("{ROOT}/engine/listen")) {
-        let name = leaf(&n, "name").unwrap_or_default();
-        c.listen
-            .push(ip_port(&n, 161).ok_or(format!("listen {name}: no UDP address"))?);
-    }
-    for n in each(tree, &format!("{ROOT}/community")) {
-        let name = match (leaf(&n, "text-name"), leaf(&n, "binary-name")) {
-            (Some(t), _) => t.into_bytes(),
-            (None, Some(b)) => {
-                use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map_err(|_| "a community's binary-name is not base64")?
+impl Model7407 {
+    /// Checks the configuration and turns it into the agent's.
+    pub fn check(self) -> Result<Config, Refusal> {
+        let Some(s) = self.snmp else {
+            return Ok(Config::default());
+        };
+        let mut c = Config::default();
+        if let Some(e) = s.engine {
+            c.enabled = e.enabled;
+            c.authen_traps = e.authen_traps.unwrap_or(false);
+            c.v1 = e.version.v1.is_some();
+            c.v2c = e.version.v2c.is_some();
+            c.v3 = e.version.v3.is_some();
+            if let Some(id) = e.engine_id {
+                if !(5..=32).contains(&id.len()) {
+                    return Err(Refusal::invalid("the engine-id must be 5 to 32 octets")
+                        .at(format!("{ROOT}/engine/engine-id")));
+                }
+                c.engine_id = Some(id);
             }
-            (None, None) => continue,
-        };
-        c.communities.push(CommunityEntry {
-            name,
-            security_name: leaf(&n, "security-name").unwrap_or_default(),
-            context: leaf(&n, "context").unwrap_or_default(),
-        });
-    }
-    for n in each(tree, &format!("{ROOT}/usm/local/user")) {
-        let u = user(&n)?;
-        c.users.insert(u.name.clone().into_bytes(), u);
-    }
-    for r in each(tree, &format!("{ROOT}/usm/remote")) {
-        let id = leaf(&r, "engine-id")
-            .and_then(|e| parse_hex(&e))
-            .ok_or("a remote engine-id is not hexadecimal")?;
-        let mut users = HashMap::new();
-        for n in r.children().filter(|n| n.schema().name() == "user") {
-            let u = user(&n)?;
-            users.insert(u.name.clone().into_bytes(), u);
-        }
-        c.remote_users.insert(id, users);
-    }
-    for g in each(tree, &format!("{ROOT}/vacm/group")) {
-        let mut group = Group {
-            name: leaf(&g, "name").unwrap_or_default(),
-            ..Default::default()
-        };
-        for m in g.children().filter(|n| n.schema().name() == "member") {
-            let models = leaves(&m, "security-model")
+            // RFC 7407: a command responder listens on 161 unless told otherwise.
+            c.listen = e
+                .listen
                 .iter()
-                .filter_map(|s| model(s))
+                .map(|l| SocketAddr::new(l.udp.ip, l.udp.port.unwrap_or(161)))
                 .collect();
-            group
-                .members
-                .push((leaf(&m, "security-name").unwrap_or_default(), models));
         }
-        for a in g.children().filter(|n| n.schema().name() == "access") {
-            let sm = leaf(&a, "security-model").unwrap_or_default();
-            group.access.push(Access {
-                context: leaf(&a, "context").unwrap_or_default(),
-                prefix: leaf(&a, "context-match").is_some_and(|m| m == "prefix"),
-                model: if sm == "any" { None } else { model(&sm) },
-                level: leaf(&a, "security-level")
-                    .and_then(|l| Level::parse(&l))
-                    .unwrap_or(Level::NoAuthNoPriv),
-                read: leaf(&a, "read-view"),
-                write: leaf(&a, "write-view"),
-                notify: leaf(&a, "notify-view"),
+        for (i, n) in s.community.into_iter().enumerate() {
+            let name = match (n.text, n.binary) {
+                (Some(t), _) => t.into_bytes(),
+                (None, Some(b)) => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .map_err(|_| {
+                            Refusal::invalid("a binary-name is base64")
+                                .at(format!("{ROOT}/community[{}]/binary-name", i + 1))
+                        })?
+                }
+                (None, None) => continue,
+            };
+            c.communities.push(CommunityEntry {
+                name,
+                security_name: n.security_name,
+                context: n.context,
             });
         }
-        c.vacm.groups.push(group);
-    }
-    for v in each(tree, &format!("{ROOT}/vacm/view")) {
-        let name = leaf(&v, "name").unwrap_or_default();
-        let view = View::new(&leaves(&v, "include"), &leaves(&v, "exclude"))
-            .map_err(|bad| format!("view {name}: {bad} is not an object identifier"))?;
-        c.vacm.views.insert(name, view);
-    }
-    for t in each(tree, &format!("{ROOT}/target")) {
-        let name = leaf(&t, "name").unwrap_or_default();
-        c.targets.push(Target {
-            addr: ip_port(&t, 162).ok_or(format!("target {name}: no UDP address"))?,
-            tags: leaves(&t, "tag"),
-            timeout_cs: leaf(&t, "timeout")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1500),
-            retries: leaf(&t, "retries")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(3),
-            params: leaf(&t, "target-params").unwrap_or_default(),
-            name,
-        });
-    }
-    for p in each(tree, &format!("{ROOT}/target-params")) {
-        let name = leaf(&p, "name").unwrap_or_default();
-        let params = if let Some(s) = leaf(&p, "v1/security-name") {
-            Params::V1(s)
-        } else if let Some(s) = leaf(&p, "v2c/security-name") {
-            Params::V2c(s)
-        } else if let Some(user) = leaf(&p, "usm/user-name") {
-            Params::Usm {
-                user,
-                level: leaf(&p, "usm/security-level")
-                    .and_then(|l| Level::parse(&l))
-                    .unwrap_or(Level::NoAuthNoPriv),
-            }
-        } else {
-            continue;
-        };
-        c.params.insert(name, params);
-    }
-    for t in &c.targets {
-        if !c.params.contains_key(&t.params) {
-            return Err(format!(
-                "target {}: no target-params named {}",
-                t.name, t.params
-            ));
+        for u in s.usm.local.user {
+            let u = user(u, &format!("{ROOT}/usm/local"))?;
+            c.users.insert(u.name.clone().into_bytes(), u);
         }
+        for r in s.usm.remote {
+            let base = format!(
+                "{ROOT}/usm/remote[engine-id={}]",
+                quote(&super::usm::to_hex(&r.engine_id))
+            );
+            let mut users = HashMap::new();
+            for u in r.user {
+                let u = user(u, &base)?;
+                users.insert(u.name.clone().into_bytes(), u);
+            }
+            c.remote_users.insert(r.engine_id, users);
+        }
+        for g in s.vacm.group {
+            c.vacm.groups.push(Group {
+                name: g.name,
+                members: g
+                    .member
+                    .into_iter()
+                    .map(|m| (m.security_name, m.models))
+                    .collect(),
+                access: g
+                    .access
+                    .into_iter()
+                    .map(|a| Access {
+                        context: a.context,
+                        prefix: matches!(a.context_match, ContextMatch::Prefix),
+                        model: a.model,
+                        level: a.level,
+                        read: a.read,
+                        write: a.write,
+                        notify: a.notify,
+                    })
+                    .collect(),
+            });
+        }
+        for v in s.vacm.view {
+            let view = View::new(&v.include, &v.exclude).map_err(|bad| {
+                Refusal::invalid(format!("{bad} is not an object identifier"))
+                    .at(format!("{ROOT}/vacm/view[name={}]", quote(&v.name)))
+            })?;
+            c.vacm.views.insert(v.name, view);
+        }
+        for p in s.target_params {
+            let params = match (p.v1, p.v2c, p.usm) {
+                (Some(v), _, _) => Params::V1(v.name),
+                (_, Some(v), _) => Params::V2c(v.name),
+                (_, _, Some(u)) => Params::Usm {
+                    user: u.user,
+                    level: u.level,
+                },
+                _ => continue,
+            };
+            c.params.insert(p.name, params);
+        }
+        for t in s.target {
+            let path = format!("{ROOT}/target[name={}]", quote(&t.name));
+            let udp = t
+                .udp
+                .ok_or_else(|| Refusal::invalid("no UDP address").at(path.clone()))?;
+            if !c.params.contains_key(&t.params) {
+                return Err(
+                    Refusal::invalid(format!("no target-params named {}", t.params))
+                        .at(format!("{path}/target-params")),
+                );
+            }
+            c.targets.push(Target {
+                addr: SocketAddr::new(udp.ip, udp.port),
+                tags: t.tag,
+                timeout_cs: t.timeout,
+                retries: t.retries,
+                params: t.params,
+                name: t.name,
+            });
+        }
+        for n in s.notify {
+            c.notifies.push(Notify {
+                tag: n.tag,
+                inform: matches!(n.kind, NotifyType::Inform),
+            });
+        }
+        Ok(c)
     }
-    for n in each(tree, &format!("{ROOT}/notify")) {
-        c.notifies.push(Notify {
-            tag: leaf(&n, "tag").unwrap_or_default(),
-            inform: leaf(&n, "type").is_some_and(|t| t == "inform"),
-        });
-    }
-    Ok(c)
 }

@@ -7,7 +7,7 @@ use super::agent::{Agent, Outcome, Runtime};
 use super::ber::{Oid, Value};
 use super::config::{CommunityEntry, Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, User};
 use super::message::{self, FLAG_AUTH, Message};
-use super::mib::{Cell, Conv, Live, Snapshot, Writable};
+use super::mib::{Cell, Conv, Live, Mib, Writable};
 use super::usm::{AuthProto, PrivProto};
 use super::vacm::{Access, Group, View};
 
@@ -75,37 +75,38 @@ fn agent() -> &'static Agent {
                 notify: None,
             }],
         });
-        let a = Agent::new(
-            Runtime {
-                config: c,
-                engine_id: ENGINE.to_vec(),
-            },
-            1,
-        );
-        let mut snap = Snapshot::default();
+        let mut objects = std::collections::BTreeMap::new();
         for i in 1..40u32 {
-            snap.insert(
+            objects.insert(
                 Oid(vec![1, 3, 6, 1, 2, 1, 1, i, 0]),
                 Cell::Value(Value::octets(&"x".repeat(i as usize * 7))),
             );
-            snap.insert(
+            objects.insert(
                 Oid(vec![1, 3, 6, 1, 2, 1, 2, 2, 1, 10, i]),
                 Cell::Value(Value::Counter64(u64::MAX / i as u64)),
             );
         }
-        snap.insert(
+        objects.insert(
             Oid(vec![1, 3, 6, 1, 2, 1, 1, 3, 0]),
             Cell::Live(Live::SysUpTime),
         );
-        snap.writable.insert(
+        let writable = [(
             Oid(vec![1, 3, 6, 1, 2, 1, 1, 5, 0]),
             Writable {
                 path: "/ietf-system:system/hostname".into(),
                 conv: Conv::Str,
             },
-        );
-        *a.snapshot.write().unwrap() = Arc::new(snap);
-        a
+        )]
+        .into_iter()
+        .collect();
+        Agent::new(
+            Runtime {
+                config: c,
+                engine_id: ENGINE.to_vec(),
+            },
+            1,
+            Arc::new(Mib::fixed(objects, writable)),
+        )
     })
 }
 
@@ -121,7 +122,7 @@ pub fn message(data: &[u8]) {
         && let Ok(Message::V3(m)) = message::decode(data)
         && m.flags & FLAG_AUTH != 0
     {
-        let rt = a.runtime.read().unwrap().clone();
+        let rt = a.runtime.read().clone();
         if let Some((proto, key)) = rt.config.users.get(m.usm.user).and_then(|u| u.auth.clone()) {
             let off = m.usm.auth_offset;
             if m.usm.auth.len() == proto.mac_len() {

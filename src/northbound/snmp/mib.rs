@@ -1,16 +1,21 @@
 //! The generic table engine: every MIB object is declared as data (a scalar or a
-//! table column mapped onto a node of the model), and a snapshot of the
-//! operational datastore is turned into one ordered map of OIDs. GET is a map
-//! lookup, GETNEXT a range query, so walks cross tables and MIBs in
+//! table column mapped onto a node of the model). The MIB is cut into
+//! segments (one per scalar, per table entry, per object of the agent's own),
+//! each an ordered map of OIDs built from the running configuration and the
+//! state providers when a request reaches it and its data is stale. GET is a
+//! map lookup, GETNEXT a range query, so walks cross tables and MIBs in
 //! lexicographic order by construction.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use yang5::data::{Data, DataNodeRef};
-use yang5::iter::NodeIterable;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value as JsonValue;
 
 use super::ber::{Oid, Value};
-use crate::datastore::tree::{self, Tree};
+use crate::service::ConfigDoc;
+use crate::service::config::{quote, scalar_text};
 
 /// How a YANG value becomes an SNMP value (and back, for writable objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,8 @@ pub struct Scalar {
     pub write: Option<&'static str>,
     /// Shown when the leaf is missing; without it the object is absent.
     pub default: Option<&'static str>,
+    /// Computed when the leaf is missing and there is no default.
+    pub fallback: Option<fn() -> String>,
 }
 
 /// A value the agent fills in when it answers, not when the snapshot is built.
@@ -146,6 +153,8 @@ pub enum Live {
     SysUpTime,
     /// snmpEngineTime.
     EngineTime,
+    /// snmpEngineID (the configured one, or the generated).
+    EngineId,
     /// One of the agent's counters.
     Stat(usize),
 }
@@ -161,42 +170,6 @@ pub enum Cell {
 pub struct Writable {
     pub path: String,
     pub conv: Conv,
-}
-
-/// The MIB as of one moment.
-#[derive(Default)]
-pub struct Snapshot {
-    pub objects: BTreeMap<Oid, Cell>,
-    pub writable: HashMap<Oid, Writable>,
-    /// The OIDs of the object types served (scalars and columns, without
-    /// instance), present even when a table is empty.
-    pub types: HashSet<Vec<u32>>,
-}
-
-impl Snapshot {
-    pub fn get(&self, oid: &Oid) -> Option<&Cell> {
-        self.objects.get(oid)
-    }
-
-    /// The first object after `oid`.
-    pub fn next_after<'a>(&'a self, oid: &Oid) -> impl Iterator<Item = (&'a Oid, &'a Cell)> {
-        self.objects
-            .range((Bound::Excluded(oid.clone()), Bound::Unbounded))
-    }
-
-    /// Whether `oid` names an instance of an object type we serve (so a miss
-    /// is noSuchInstance rather than noSuchObject).
-    pub fn is_instance_of_type(&self, oid: &Oid) -> bool {
-        (1..oid.0.len()).any(|l| self.types.contains(&oid.0[..l]))
-    }
-
-    pub fn insert(&mut self, oid: Oid, cell: Cell) {
-        self.objects.insert(oid, cell);
-    }
-
-    pub fn add_type(&mut self, oid: &[u32]) {
-        self.types.insert(oid.to_vec());
-    }
 }
 
 /// Converts a YANG canonical value.
@@ -302,50 +275,391 @@ fn date_and_time(v: &str) -> Option<Vec<u8>> {
     ])
 }
 
-fn int_of(node: &DataNodeRef<'_>, leaf: &str) -> Option<u32> {
-    tree::leaf(node, leaf)?.parse().ok()
+// ----- the lazy MIB: segments built from the model when asked for -----
+
+/// Where the MIB's values come from: the running configuration and the state
+/// providers (JSON as the model has it).
+pub trait Source: Send + Sync + 'static {
+    /// The running configuration and its generation.
+    fn config(&self) -> (ConfigDoc, u64);
+    /// The state roots there are providers for (data paths without keys).
+    fn roots(&self) -> Vec<String>;
+    /// Every entry of one state root.
+    fn state(&self, root: &str) -> Vec<JsonValue>;
 }
 
-fn str_index(out: &mut Vec<u32>, s: &str) {
-    out.push(s.len() as u32);
-    out.extend(s.bytes().map(u32::from));
+/// What a segment adds besides the catalog: the agent's own objects.
+pub type Own = Box<dyn Fn() -> Vec<(Oid, Cell)> + Send + Sync>;
+
+enum Content {
+    Scalar(&'static Scalar),
+    Tables(Vec<&'static Table>),
+    Own(Own),
+    /// Fixed objects (tests and the fuzz target).
+    Fixed,
 }
 
-/// The nearest enclosing list entry of a node.
-fn parent_entry<'a>(node: &DataNodeRef<'a>) -> Option<DataNodeRef<'a>> {
-    let mut cur = node.parent()?;
-    loop {
-        if cur.schema().kind() == yang5::schema::SchemaNodeKind::List {
-            return Some(cur);
+#[derive(Default)]
+struct Built {
+    at: Option<Instant>,
+    generation: u64,
+    /// How long building took: data costing more is kept longer.
+    cost: Duration,
+    objects: BTreeMap<Oid, Cell>,
+    writable: HashMap<Oid, Writable>,
+}
+
+/// A subtree of the MIB no other segment's OIDs fall in, built on its own.
+struct Segment {
+    prefix: Vec<u32>,
+    content: Content,
+    built: RwLock<Arc<Built>>,
+    building: Mutex<()>,
+}
+
+/// The MIB the agent answers from. Each segment (a scalar, a table or tables
+/// sharing an entry, an object of the agent's own) is built from the model only
+/// when a request reaches it and its data is older than a second (or ten times
+/// what building it cost); a walk crosses segments in OID order. Nothing is
+/// built on the datastore's thread.
+pub struct Mib {
+    segments: Vec<Segment>,
+    types: HashSet<Vec<u32>>,
+    source: Option<Arc<dyn Source>>,
+    /// Merged configuration and state per top-level node, shared by the
+    /// segments built from it within the same second.
+    docs: Mutex<HashMap<String, Merged>>,
+    /// List keys by schema path.
+    keys: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// A top-level node's configuration with its state: when, of which
+/// configuration generation.
+type Merged = (Instant, u64, Arc<JsonValue>);
+
+/// Data at most this old answers requests.
+const FRESH: Duration = Duration::from_secs(1);
+
+fn prefix_of(a: &[u32], b: &[u32]) -> bool {
+    b.len() >= a.len() && b[..a.len()] == *a
+}
+
+impl Mib {
+    /// The MIB of the catalog and the agent's own objects (by type OID).
+    pub fn new(
+        source: Arc<dyn Source>,
+        scalars: &'static [Scalar],
+        tables: &'static [Table],
+        own: Vec<(Vec<u32>, Own)>,
+    ) -> Mib {
+        let mut segments = Vec::new();
+        let mut types = HashSet::new();
+        for s in scalars {
+            types.insert(s.oid.to_vec());
+            segments.push(Segment::new(s.oid.to_vec(), Content::Scalar(s)));
         }
-        cur = cur.parent()?;
-    }
-}
-
-fn row_index(node: &DataNodeRef<'_>, parts: &[Index]) -> Option<Vec<u32>> {
-    let mut out = Vec::new();
-    for p in parts {
-        match *p {
-            Index::Int(l) => out.push(int_of(node, l)?),
-            Index::Str(l) => str_index(&mut out, &tree::leaf(node, l)?),
-            Index::ParentInt(l) => out.push(int_of(&parent_entry(node)?, l)?),
-            Index::ParentStr(l) => str_index(&mut out, &tree::leaf(&parent_entry(node)?, l)?),
-            Index::Const(c) => out.push(c),
+        let mut by_entry: BTreeMap<Vec<u32>, Vec<&'static Table>> = BTreeMap::new();
+        for t in tables {
+            for c in t.columns {
+                let mut ty = t.entry.to_vec();
+                ty.push(c.id);
+                types.insert(ty);
+            }
+            by_entry.entry(t.entry.to_vec()).or_default().push(t);
+        }
+        for (entry, ts) in by_entry {
+            segments.push(Segment::new(entry, Content::Tables(ts)));
+        }
+        for (ty, f) in own {
+            types.insert(ty.clone());
+            segments.push(Segment::new(ty, Content::Own(f)));
+        }
+        segments.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        Mib {
+            segments,
+            types,
+            source: Some(source),
+            docs: Mutex::default(),
+            keys: Mutex::default(),
         }
     }
-    Some(out)
-}
 
-fn nodes<'a>(t: &'a Tree, xpath: &str) -> Vec<DataNodeRef<'a>> {
-    t.find_xpath(xpath).map(|s| s.collect()).unwrap_or_default()
-}
+    /// A MIB of fixed objects (tests, the fuzz target).
+    pub fn fixed(objects: BTreeMap<Oid, Cell>, writable: HashMap<Oid, Writable>) -> Mib {
+        let seg = Segment::new(Vec::new(), Content::Fixed);
+        *seg.built.write() = Arc::new(Built {
+            at: None,
+            generation: 0,
+            cost: Duration::ZERO,
+            objects,
+            writable,
+        });
+        Mib {
+            segments: vec![seg],
+            types: HashSet::new(),
+            source: None,
+            docs: Mutex::default(),
+            keys: Mutex::default(),
+        }
+    }
 
-/// Adds the declared scalars and tables, as the operational tree `t` has them.
-pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table]) {
-    for s in scalars {
-        snap.add_type(s.oid);
+    /// Every pair of segments is disjoint: no prefix lies inside another.
+    pub fn check(&self) -> Result<(), String> {
+        for w in self.segments.windows(2) {
+            if prefix_of(&w[0].prefix, &w[1].prefix) {
+                return Err(format!(
+                    "MIB segments {:?} and {:?} overlap",
+                    w[0].prefix, w[1].prefix
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment holding `oid`.
+    fn segment_of(&self, oid: &Oid) -> Option<&Segment> {
+        let i = self
+            .segments
+            .partition_point(|s| s.prefix.as_slice() <= oid.0.as_slice());
+        let s = self.segments.get(i.checked_sub(1)?)?;
+        prefix_of(&s.prefix, &oid.0).then_some(s)
+    }
+
+    pub fn get(&self, oid: &Oid) -> Option<Cell> {
+        let seg = self.segment_of(oid)?;
+        self.data(seg).objects.get(oid).cloned()
+    }
+
+    pub fn writable(&self, oid: &Oid) -> Option<Writable> {
+        let seg = self.segment_of(oid)?;
+        self.data(seg).writable.get(oid).cloned()
+    }
+
+    /// The first object after `oid` that `ok` accepts.
+    pub fn next(&self, oid: &Oid, mut ok: impl FnMut(&Oid, &Cell) -> bool) -> Option<(Oid, Cell)> {
+        // Segments wholly before `oid` hold nothing after it.
+        let start = self.segments.partition_point(|s| {
+            s.prefix.as_slice() < oid.0.as_slice() && !prefix_of(&s.prefix, &oid.0)
+        });
+        for seg in &self.segments[start..] {
+            let data = self.data(seg);
+            let found = data
+                .objects
+                .range((Bound::Excluded(oid.clone()), Bound::Unbounded))
+                .find(|(o, c)| ok(o, c));
+            if let Some((o, c)) = found {
+                return Some((o.clone(), c.clone()));
+            }
+        }
+        None
+    }
+
+    /// Whether `oid` names an instance of an object type we serve (so a miss
+    /// is noSuchInstance rather than noSuchObject).
+    pub fn is_instance_of_type(&self, oid: &Oid) -> bool {
+        (1..oid.0.len()).any(|l| self.types.contains(&oid.0[..l]))
+    }
+
+    /// Forgets every built segment (after a commit that changed the agent).
+    pub fn invalidate(&self) {
+        for s in &self.segments {
+            if !matches!(s.content, Content::Fixed) {
+                *s.built.write() = Arc::new(Built::default());
+            }
+        }
+        self.docs.lock().clear();
+    }
+
+    /// A segment's data, built again first if it is stale.
+    fn data(&self, seg: &Segment) -> Arc<Built> {
+        let Some(source) = &self.source else {
+            return seg.built.read().clone();
+        };
+        let generation = source.config().1;
+        let fresh = |b: &Built| {
+            b.at.is_some_and(|at| {
+                b.generation == generation && at.elapsed() < FRESH.max(b.cost * 10)
+            })
+        };
+        let current = seg.built.read().clone();
+        if fresh(&current) {
+            return current;
+        }
+        // One request builds it; the others wait for that.
+        let _guard = seg.building.lock();
+        let current = seg.built.read().clone();
+        if fresh(&current) {
+            return current;
+        }
+        let started = Instant::now();
+        let mut b = Built {
+            generation,
+            ..Default::default()
+        };
+        match &seg.content {
+            Content::Scalar(s) => self.fill_scalar(source.as_ref(), &mut b, s),
+            Content::Tables(ts) => {
+                for t in ts {
+                    self.fill_table(source.as_ref(), &mut b, t);
+                }
+            }
+            Content::Own(f) => b.objects.extend(f()),
+            Content::Fixed => {}
+        }
+        b.cost = started.elapsed();
+        b.at = Some(Instant::now());
+        let b = Arc::new(b);
+        *seg.built.write() = b.clone();
+        b
+    }
+
+    /// The configuration under top-level node `top` (`module:name`) with the
+    /// state of every provider under it merged in.
+    fn doc(&self, source: &dyn Source, top: &str) -> Arc<JsonValue> {
+        let (config, generation) = source.config();
+        if let Some((at, g, d)) = self.docs.lock().get(top)
+            && *g == generation
+            && at.elapsed() < FRESH
+        {
+            return d.clone();
+        }
+        let mut doc = config
+            .json
+            .get(top)
+            .cloned()
+            .unwrap_or(JsonValue::Object(Default::default()));
+        let prefix = format!("/{top}");
+        for root in source.roots() {
+            if root != prefix && !root.starts_with(&format!("{prefix}/")) {
+                continue;
+            }
+            let entries = source.state(&root);
+            let steps: Vec<&str> = root[prefix.len()..]
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect();
+            let keys = self.list_keys(config.ctx, &root);
+            merge_at(&mut doc, &steps, entries, &keys);
+        }
+        let doc = Arc::new(doc);
+        self.docs
+            .lock()
+            .insert(top.to_string(), (Instant::now(), generation, doc.clone()));
+        doc
+    }
+
+    fn list_keys(&self, ctx: &yang5::context::Context, schema_path: &str) -> Vec<String> {
+        if let Some(k) = self.keys.lock().get(schema_path) {
+            return k.clone();
+        }
+        let k: Vec<String> = ctx
+            .find_path(schema_path)
+            .map(|s| s.list_keys().map(|k| k.name().to_string()).collect())
+            .unwrap_or_default();
+        self.keys.lock().insert(schema_path.to_string(), k.clone());
+        k
+    }
+
+    /// The nodes a catalog path selects, with their data paths.
+    fn nodes(&self, source: &dyn Source, path: &str) -> (Arc<JsonValue>, Vec<Hit>) {
+        let Some(rest) = path.strip_prefix('/') else {
+            return (Arc::new(JsonValue::Null), Vec::new());
+        };
+        let (top, rest) = match rest.split_once('/') {
+            Some((t, r)) => (t, r),
+            None => (rest, ""),
+        };
+        let (top_name, top_preds) = split_preds(top);
+        let doc = self.doc(source, top_name);
+        let ctx = source.config().0.ctx;
+        let mut hits = vec![Hit {
+            at: Vec::new(),
+            path: format!("/{top_name}"),
+            schema: format!("/{top_name}"),
+            parent_entry: None,
+        }];
+        if !top_preds.is_empty() {
+            return (doc, Vec::new());
+        }
+        for step in rest.split('/').filter(|s| !s.is_empty()) {
+            let (name, preds) = split_preds(step);
+            let mut next = Vec::new();
+            for h in &hits {
+                let Some(node) = resolve(&doc, &h.at) else {
+                    continue;
+                };
+                let local = name.rsplit(':').next().unwrap_or(name);
+                let (key, child) = match node.get(name) {
+                    Some(c) => (name.to_string(), c),
+                    None => match node.get(local) {
+                        Some(c) => (local.to_string(), c),
+                        None => continue,
+                    },
+                };
+                let schema = format!("{}/{name}", h.schema);
+                let shown = if name.contains(':') {
+                    format!("{}/{name}", h.path)
+                } else {
+                    format!("{}/{local}", h.path)
+                };
+                let mut found: Vec<Hit> = match child {
+                    JsonValue::Array(items) if items.iter().all(JsonValue::is_object) => {
+                        let keys = self.list_keys(ctx, &schema);
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, e)| {
+                                let mut p = shown.clone();
+                                for k in &keys {
+                                    let v = e.get(k).and_then(scalar_text).unwrap_or_default();
+                                    p.push_str(&format!("[{k}={}]", quote(&v)));
+                                }
+                                let mut at = h.at.clone();
+                                at.push(Step::Member(key.clone()));
+                                at.push(Step::Index(i));
+                                Hit {
+                                    parent_entry: enclosing(&h.at),
+                                    at,
+                                    path: p,
+                                    schema: schema.clone(),
+                                }
+                            })
+                            .collect()
+                    }
+                    _ => {
+                        let mut at = h.at.clone();
+                        at.push(Step::Member(key.clone()));
+                        vec![Hit {
+                            at,
+                            path: shown,
+                            schema,
+                            parent_entry: enclosing(&h.at),
+                        }]
+                    }
+                };
+                for p in &preds {
+                    match p.parse::<usize>() {
+                        Ok(n) => {
+                            found = found
+                                .into_iter()
+                                .nth(n.saturating_sub(1))
+                                .into_iter()
+                                .collect()
+                        }
+                        Err(_) => found
+                            .retain(|f| resolve(&doc, &f.at).is_some_and(|v| v.get(*p).is_some())),
+                    }
+                }
+                next.extend(found);
+            }
+            hits = next;
+        }
+        (doc, hits)
+    }
+
+    fn fill_scalar(&self, source: &dyn Source, b: &mut Built, s: &Scalar) {
         let oid = Oid(s.oid.to_vec()).child(&[0]);
-        let found = nodes(t, s.path);
+        let (doc, found) = self.nodes(source, s.path);
         let value = match s.conv {
             Conv::Count => Some(Value::Integer(found.len() as i32)),
             Conv::Const(_) | Conv::ConstOid(_) if s.path.is_empty() || !found.is_empty() => {
@@ -354,12 +668,14 @@ pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table])
             Conv::Const(_) | Conv::ConstOid(_) => None,
             _ => found
                 .first()
-                .and_then(|n| n.value_canonical())
+                .and_then(|h| resolve(&doc, &h.at))
+                .and_then(scalar_text)
                 .or(s.default.map(str::to_string))
+                .or_else(|| s.fallback.map(|f| f()))
                 .and_then(|v| to_snmp(s.conv, &v)),
         };
         if let Some(path) = s.write {
-            snap.writable.insert(
+            b.writable.insert(
                 oid.clone(),
                 Writable {
                     path: path.into(),
@@ -368,30 +684,33 @@ pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table])
             );
         }
         if let Some(v) = value {
-            snap.insert(oid, Cell::Value(v));
+            b.objects.insert(oid, Cell::Value(v));
         }
     }
-    for table in tables {
-        for c in table.columns {
-            let mut ty = table.entry.to_vec();
-            ty.push(c.id);
-            snap.add_type(&ty);
-        }
-        for node in nodes(t, table.list) {
-            let Some(index) = row_index(&node, table.index) else {
+
+    fn fill_table(&self, source: &dyn Source, b: &mut Built, table: &Table) {
+        let (doc, rows) = self.nodes(source, table.list);
+        for row in rows {
+            let Some(node) = resolve(&doc, &row.at) else {
+                continue;
+            };
+            let parent = row.parent_entry.as_ref().and_then(|p| resolve(&doc, p));
+            let Some(index) = row_index(node, parent, table.index) else {
                 continue;
             };
             if index.len() > 64 {
                 continue;
             }
-            let base = tree::path(&node);
             for c in table.columns {
                 let value = match c.conv {
                     Conv::Const(_) | Conv::ConstOid(_) | Conv::Action(_) => to_snmp(c.conv, ""),
                     Conv::Count => Some(Value::Gauge32(
-                        node.find_xpath(c.leaf).map(|s| s.count()).unwrap_or(0) as u32,
+                        leaf(node, c.leaf)
+                            .and_then(|v| v.as_array())
+                            .map_or(0, |a| a.len()) as u32,
                     )),
-                    _ => tree::leaf(&node, c.leaf)
+                    _ => leaf(node, c.leaf)
+                        .and_then(scalar_text)
                         .or(c.default.map(str::to_string))
                         .and_then(|v| to_snmp(c.conv, &v)),
                 };
@@ -403,16 +722,188 @@ pub fn fill(snap: &mut Snapshot, t: &Tree, scalars: &[Scalar], tables: &[Table])
                 let oid = Oid(oid);
                 if c.write {
                     let path = match c.conv {
-                        Conv::Action(_) => base.clone(),
-                        _ => format!("{base}/{}", c.leaf),
+                        Conv::Action(_) => row.path.clone(),
+                        _ => format!("{}/{}", row.path, c.leaf),
                     };
-                    snap.writable
+                    b.writable
                         .insert(oid.clone(), Writable { path, conv: c.conv });
                 }
-                snap.insert(oid, Cell::Value(v));
+                b.objects.insert(oid, Cell::Value(v));
             }
         }
     }
+}
+
+impl Segment {
+    fn new(prefix: Vec<u32>, content: Content) -> Segment {
+        Segment {
+            prefix,
+            content,
+            built: RwLock::new(Arc::new(Built::default())),
+            building: Mutex::new(()),
+        }
+    }
+}
+
+/// A step into a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Member(String),
+    Index(usize),
+}
+
+/// A node a path selected: where it is, its data path and schema path, and
+/// the list entry enclosing it (for parent indexes).
+struct Hit {
+    at: Vec<Step>,
+    path: String,
+    schema: String,
+    parent_entry: Option<Vec<Step>>,
+}
+
+fn resolve<'a>(doc: &'a JsonValue, at: &[Step]) -> Option<&'a JsonValue> {
+    let mut cur = doc;
+    for s in at {
+        cur = match s {
+            Step::Member(m) => cur.get(m.as_str())?,
+            Step::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// The innermost list entry at or above `at`.
+fn enclosing(at: &[Step]) -> Option<Vec<Step>> {
+    let i = at.iter().rposition(|s| matches!(s, Step::Index(_)))?;
+    Some(at[..=i].to_vec())
+}
+
+/// `name[a][1]` as its name and predicates.
+fn split_preds(step: &str) -> (&str, Vec<&str>) {
+    match step.find('[') {
+        None => (step, Vec::new()),
+        Some(i) => (
+            &step[..i],
+            step[i..]
+                .split(']')
+                .filter_map(|p| p.strip_prefix('['))
+                .collect(),
+        ),
+    }
+}
+
+/// The descendant at a relative path of leaves and containers.
+fn leaf<'a>(node: &'a JsonValue, rel: &str) -> Option<&'a JsonValue> {
+    let mut cur = node;
+    for name in rel.split('/') {
+        if name.is_empty() {
+            return None;
+        }
+        let obj = cur.as_object()?;
+        cur = obj.get(name).or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.rsplit(':').next() == Some(name))
+                .map(|(_, v)| v)
+        })?;
+    }
+    Some(cur)
+}
+
+/// Merges provider entries into the configuration at the root's steps: list
+/// entries matched by their keys, objects merged member by member.
+fn merge_at(doc: &mut JsonValue, steps: &[&str], entries: Vec<JsonValue>, keys: &[String]) {
+    let Some((last, path)) = steps.split_last() else {
+        for e in entries {
+            merge(doc, e);
+        }
+        return;
+    };
+    let mut cur = doc;
+    for s in path {
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        cur = obj
+            .entry(s.to_string())
+            .or_insert_with(|| JsonValue::Object(Default::default()));
+    }
+    let Some(obj) = cur.as_object_mut() else {
+        return;
+    };
+    if keys.is_empty() {
+        let slot = obj
+            .entry(last.to_string())
+            .or_insert_with(|| JsonValue::Object(Default::default()));
+        for e in entries {
+            merge(slot, e);
+        }
+        return;
+    }
+    let list = obj
+        .entry(last.to_string())
+        .or_insert_with(|| JsonValue::Array(Vec::new()));
+    let Some(items) = list.as_array_mut() else {
+        return;
+    };
+    let key_of = |e: &JsonValue| -> Vec<Option<String>> {
+        keys.iter()
+            .map(|k| e.get(k).and_then(scalar_text))
+            .collect()
+    };
+    let mut at: HashMap<Vec<Option<String>>, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (key_of(e), i))
+        .collect();
+    for e in entries {
+        let k = key_of(&e);
+        match at.get(&k) {
+            Some(&i) => merge(&mut items[i], e),
+            None => {
+                at.insert(k, items.len());
+                items.push(e);
+            }
+        }
+    }
+}
+
+fn merge(into: &mut JsonValue, from: JsonValue) {
+    match (into, from) {
+        (JsonValue::Object(a), JsonValue::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn int_of(node: &JsonValue, l: &str) -> Option<u32> {
+    scalar_text(leaf(node, l)?)?.parse().ok()
+}
+
+fn str_index(out: &mut Vec<u32>, s: &str) {
+    out.push(s.len() as u32);
+    out.extend(s.bytes().map(u32::from));
+}
+
+fn row_index(node: &JsonValue, parent: Option<&JsonValue>, parts: &[Index]) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for p in parts {
+        match *p {
+            Index::Int(l) => out.push(int_of(node, l)?),
+            Index::Str(l) => str_index(&mut out, &scalar_text(leaf(node, l)?)?),
+            Index::ParentInt(l) => out.push(int_of(parent?, l)?),
+            Index::ParentStr(l) => str_index(&mut out, &scalar_text(leaf(parent?, l)?)?),
+            Index::Const(c) => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

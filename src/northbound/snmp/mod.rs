@@ -1,6 +1,7 @@
 //! The SNMP agent: v1, v2c and v3 (USM) on UDP, configured through `ietf-snmp`,
-//! serving a snapshot of the model through the MIB catalog, writing through the
-//! datastore, and sending the event bus as traps and informs.
+//! serving the model through the MIB catalog (built lazily from the running
+//! configuration and the state providers, never on the datastore's thread),
+//! writing through the datastore, and sending the event bus as traps and informs.
 pub mod agent;
 pub mod ber;
 pub mod catalog;
@@ -9,41 +10,29 @@ pub mod fuzz;
 pub mod message;
 pub mod mib;
 pub mod notify;
+pub mod security;
 pub mod usm;
 pub mod vacm;
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
+use serde_json::{Value as Json, json};
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use self::agent::{Agent, Edit, Outcome, Runtime, STAT_OIDS, SetFailure, Stat};
 use self::ber::{Oid, Value};
 use self::message::ErrorStatus;
-use self::mib::{Cell, Live, Snapshot};
-use crate::datastore::{CommitOptions, Face, Handle, Workspace};
-use crate::events::EventKind;
-use crate::service::{CommitView, Prepared, Refusal, Service, StateEntries, StateQuery};
-
-/// How long a snapshot of the model answers requests before it is rebuilt.
-const SNAPSHOT_TTL: Duration = Duration::from_secs(1);
-
-/// The model's top-level nodes the MIB catalog reads.
-const TOPS: &[&str] = &[
-    "/ietf-system:",
-    "/ietf-snmp:",
-    "/ietf-interfaces:",
-    "/lifeline-ports:",
-    "/lifeline-power:",
-    "/lifeline-uplinks:",
-    "/lifeline-auto-response:",
-    "/lifeline-host:",
-];
+use self::mib::{Cell, Live, Mib, Own};
+use crate::datastore::{ActionCall, Face, Handle};
+use crate::listen::{Endpoint, Kind, Listeners, ServeFuture, UdpHandler};
+use crate::service::state::Select;
+use crate::service::{
+    Change, ConfigDoc, DataPath, Prepared, Refusal, Registry, Service, StatePage, StateProvider,
+    StateQuery,
+};
 
 /// The engine's identity kept across restarts: a generated engine ID and the
 /// boot counter (RFC 3414 needs snmpEngineBoots to grow at every start).
@@ -74,74 +63,6 @@ fn engine_state(dir: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     Ok((id, boots))
 }
 
-struct Shared {
-    agent: Arc<Agent>,
-    ds: Handle,
-    generated_id: Vec<u8>,
-    /// When the snapshot was built, in ms since the agent started (0: never).
-    built_at: AtomicU64,
-    rebuild: tokio::sync::Mutex<()>,
-    sockets: Mutex<HashMap<SocketAddr, Vec<JoinHandle<()>>>>,
-    notifier: notify::Notifier,
-    sys_descr: String,
-}
-
-/// The agent as a service of the `ietf-snmp` subtree, and its UDP face.
-pub struct SnmpService {
-    shared: Arc<Shared>,
-    rt: tokio::runtime::Handle,
-}
-
-impl SnmpService {
-    pub fn new(
-        ds: Handle,
-        state_dir: &Path,
-        rt: tokio::runtime::Handle,
-    ) -> std::io::Result<SnmpService> {
-        let (generated_id, boots) = engine_state(state_dir)?;
-        let agent = Arc::new(Agent::new(
-            Runtime {
-                config: Default::default(),
-                engine_id: generated_id.clone(),
-            },
-            boots,
-        ));
-        let notifier = notify::Notifier::new(agent.clone(), ds.events.clone(), rt.clone());
-        let shared = Arc::new(Shared {
-            agent,
-            ds,
-            generated_id,
-            built_at: AtomicU64::new(0),
-            rebuild: tokio::sync::Mutex::new(()),
-            sockets: Mutex::new(HashMap::new()),
-            notifier,
-            sys_descr: sys_descr(),
-        });
-        // Any commit may change what the MIB shows: the next request rebuilds.
-        let weak = Arc::downgrade(&shared);
-        let mut rx = shared.ds.events.subscribe();
-        rt.spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) if e.kind == EventKind::ConfigChanged => {}
-                    Ok(_) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return,
-                }
-                match weak.upgrade() {
-                    Some(s) => s.built_at.store(0, Ordering::Relaxed),
-                    None => return,
-                }
-            }
-        });
-        Ok(SnmpService { shared, rt })
-    }
-
-    pub fn notifier(&self) -> notify::Notifier {
-        self.shared.notifier.clone()
-    }
-}
-
 fn sys_descr() -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!(
@@ -152,118 +73,182 @@ fn sys_descr() -> String {
     )
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<StdUdp> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        // `::` serves IPv4 too.
-        s.set_only_v6(!addr.ip().is_unspecified())?;
+/// The model as the MIB reads it: the published running configuration and the
+/// state providers.
+struct Model(Handle);
+
+impl mib::Source for Model {
+    fn config(&self) -> (ConfigDoc, u64) {
+        self.0.running()
     }
-    let _ = s.set_recv_buffer_size(1 << 20);
-    s.bind(&addr.into())?;
-    s.set_nonblocking(true)?;
-    Ok(s.into())
+
+    fn roots(&self) -> Vec<String> {
+        self.0
+            .registry()
+            .roots()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    fn state(&self, root: &str) -> Vec<Json> {
+        self.0.registry().read_all(root, Select::All)
+    }
 }
 
-impl Shared {
-    fn millis(&self) -> u64 {
-        self.agent.start.elapsed().as_millis() as u64 + 1
+/// The agent's own objects: system, counters, the engine, sysORTable.
+fn own_objects(sys_descr: String, boots: u32) -> Vec<(Vec<u32>, Own)> {
+    let sys = catalog::SYSTEM;
+    let at = |s: &[u32], tail: &[u32]| [s, tail].concat();
+    let engine: &[u32] = &[1, 3, 6, 1, 6, 3, 10, 2, 1];
+    let one = |ty: Vec<u32>, cell: Cell| -> (Vec<u32>, Own) {
+        let oid = Oid(ty.clone()).child(&[0]);
+        (ty, Box::new(move || vec![(oid.clone(), cell.clone())]))
+    };
+    let v = Cell::Value;
+    let mut own = vec![
+        one(at(sys, &[1]), v(Value::octets(&sys_descr))),
+        one(
+            at(sys, &[2]),
+            v(Value::ObjectId(Oid(catalog::SYS_OBJECT_ID.to_vec()))),
+        ),
+        one(at(sys, &[3]), Cell::Live(Live::SysUpTime)),
+        one(at(sys, &[7]), v(Value::Integer(72))),
+        one(at(sys, &[8]), v(Value::TimeTicks(0))),
+        one(at(engine, &[1]), Cell::Live(Live::EngineId)),
+        one(at(engine, &[2]), v(Value::Integer(boots as i32))),
+        one(at(engine, &[3]), Cell::Live(Live::EngineTime)),
+        one(
+            at(engine, &[4]),
+            v(Value::Integer(agent::MAX_MESSAGE as i32)),
+        ),
+    ];
+    own.push((
+        at(sys, &[9]),
+        Box::new(move || {
+            let mut rows = Vec::new();
+            for (i, (id, descr)) in SYS_OR.iter().enumerate() {
+                let n = i as u32 + 1;
+                let col = |c: u32| Oid(at(sys, &[9, 1, c, n]));
+                rows.push((col(2), v(Value::ObjectId(Oid(id.to_vec())))));
+                rows.push((col(3), v(Value::octets(descr))));
+                rows.push((col(4), v(Value::TimeTicks(0))));
+            }
+            rows
+        }),
+    ));
+    for (stat, oid) in STAT_OIDS {
+        own.push(one(oid.to_vec(), Cell::Live(Live::Stat(*stat as usize))));
+    }
+    own
+}
+
+/// The agent as a service of the `ietf-snmp` subtree, and its UDP face.
+pub struct SnmpService {
+    agent: Arc<Agent>,
+    generated_id: Vec<u8>,
+    notifier: notify::Notifier,
+    listeners: Arc<Listeners>,
+    /// Whether the agent has sockets (coldStart at the first, warmStart after).
+    serving: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SnmpService {
+    pub fn new(
+        ds: Handle,
+        state_dir: &Path,
+        rt: tokio::runtime::Handle,
+        listeners: Arc<Listeners>,
+        registry: &Registry,
+    ) -> std::io::Result<SnmpService> {
+        let (generated_id, boots) = engine_state(state_dir)?;
+        let mib = Mib::new(
+            Arc::new(Model(ds.clone())),
+            catalog::SCALARS,
+            catalog::TABLES,
+            own_objects(sys_descr(), boots),
+        );
+        if let Err(e) = mib.check() {
+            return Err(std::io::Error::other(e));
+        }
+        let agent = Arc::new(Agent::new(
+            Runtime {
+                config: Default::default(),
+                engine_id: generated_id.clone(),
+            },
+            boots,
+            Arc::new(mib),
+        ));
+        let notifier = notify::Notifier::new(agent.clone(), ds.events.clone(), rt);
+        listeners.handle_udp(
+            Kind::Snmp,
+            Arc::new(Serve {
+                agent: agent.clone(),
+                ds: ds.clone(),
+                notifier: notifier.clone(),
+            }),
+        );
+        registry.provide(Arc::new(EngineState(agent.clone())));
+        Ok(SnmpService {
+            agent,
+            generated_id,
+            notifier,
+            listeners,
+            serving: Arc::default(),
+        })
     }
 
-    /// Makes sure the snapshot is fresh enough to answer from.
-    async fn fresh(&self) {
-        let ttl = SNAPSHOT_TTL.as_millis() as u64;
-        let stale = |s: &Shared| {
-            let at = s.built_at.load(Ordering::Relaxed);
-            at == 0 || s.millis().saturating_sub(at) > ttl
-        };
-        if !stale(self) {
-            return;
-        }
-        let _guard = self.rebuild.lock().await;
-        if !stale(self) {
-            return;
-        }
-        let started = self.millis();
-        let built = self
-            .ds
-            .call(|a| {
-                let t = a.operational_tops(TOPS);
-                let mut snap = Snapshot::default();
-                mib::fill(&mut snap, &t, catalog::SCALARS, catalog::TABLES);
-                snap
-            })
-            .await;
-        if let Ok(mut snap) = built {
-            self.add_own(&mut snap);
-            *self.agent.snapshot.write().unwrap() = Arc::new(snap);
-            self.built_at.store(started, Ordering::Relaxed);
-        }
+    pub fn notifier(&self) -> notify::Notifier {
+        self.notifier.clone()
     }
+}
 
-    /// The agent's own objects: system, counters, the engine.
-    fn add_own(&self, snap: &mut Snapshot) {
-        let v = |v: Value| Cell::Value(v);
-        let o = |s: &[u32]| Oid(s.to_vec());
-        let sys = catalog::SYSTEM;
-        let engine = o(&[1, 3, 6, 1, 6, 3, 10, 2, 1]);
-        let rt = self.agent.runtime.read().unwrap().clone();
-        let mut own = vec![
-            (o(sys).child(&[1, 0]), v(Value::octets(&self.sys_descr))),
-            (
-                o(sys).child(&[2, 0]),
-                v(Value::ObjectId(o(catalog::SYS_OBJECT_ID))),
-            ),
-            (o(sys).child(&[3, 0]), Cell::Live(Live::SysUpTime)),
-            (o(sys).child(&[7, 0]), v(Value::Integer(72))),
-            (o(sys).child(&[8, 0]), v(Value::TimeTicks(0))),
-            (
-                engine.child(&[1, 0]),
-                v(Value::OctetString(rt.engine_id.clone())),
-            ),
-            (
-                engine.child(&[2, 0]),
-                v(Value::Integer(self.agent.boots as i32)),
-            ),
-            (engine.child(&[3, 0]), Cell::Live(Live::EngineTime)),
-            (
-                engine.child(&[4, 0]),
-                v(Value::Integer(agent::MAX_MESSAGE as i32)),
-            ),
-        ];
-        for (i, (id, descr)) in SYS_OR.iter().enumerate() {
-            let n = i as u32 + 1;
-            own.push((o(sys).child(&[9, 1, 2, n]), v(Value::ObjectId(o(id)))));
-            own.push((o(sys).child(&[9, 1, 3, n]), v(Value::octets(descr))));
-            own.push((o(sys).child(&[9, 1, 4, n]), v(Value::TimeTicks(0))));
+/// The receivers of the agent's UDP sockets.
+struct Serve {
+    agent: Arc<Agent>,
+    ds: Handle,
+    notifier: notify::Notifier,
+}
+
+impl UdpHandler for Serve {
+    fn serve(&self, sock: Arc<UdpSocket>, stop: watch::Receiver<bool>) -> ServeFuture {
+        // Two receivers per socket keep both cores busy under load.
+        for _ in 0..2 {
+            let me = Receiver {
+                agent: self.agent.clone(),
+                ds: self.ds.clone(),
+                notifier: self.notifier.clone(),
+            };
+            tokio::spawn(me.run(sock.clone(), stop.clone()));
         }
-        for (stat, oid) in STAT_OIDS {
-            own.push((o(oid).child(&[0]), Cell::Live(Live::Stat(*stat as usize))));
-        }
-        // Each object's type is its OID without the last sub-identifier (the
-        // `.0` of a scalar, the row index of sysORTable).
-        for (oid, cell) in own {
-            snap.add_type(&oid.0[..oid.0.len() - 1]);
-            snap.insert(oid, cell);
-        }
-        // sysName is the ietf-system hostname when set, else the kernel's.
-        snap.objects
-            .entry(o(catalog::SYS_NAME))
-            .or_insert_with(|| v(Value::octets(&crate::host::hostname())));
+        Box::pin(async {})
     }
+}
 
-    async fn serve(self: Arc<Self>, sock: Arc<UdpSocket>) {
+#[derive(Clone)]
+struct Receiver {
+    agent: Arc<Agent>,
+    ds: Handle,
+    notifier: notify::Notifier,
+}
+
+impl Receiver {
+    async fn run(self, sock: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 65536];
         loop {
-            let (n, from) = match sock.recv_from(&mut buf).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!("snmp: receive: {e}");
-                    continue;
-                }
+            let (n, from) = tokio::select! {
+                _ = stop.changed() => return,
+                r = sock.recv_from(&mut buf) => match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!("snmp: receive: {e}");
+                        continue;
+                    }
+                },
             };
-            self.fresh().await;
-            match self.agent.handle(&buf[..n]) {
+            // Building a stale part of the MIB reads providers: off the reactor.
+            let outcome = tokio::task::block_in_place(|| self.agent.handle(&buf[..n]));
+            match outcome {
                 Outcome::Drop => {}
                 Outcome::Reply(r) => {
                     let _ = sock.send_to(&r, from).await;
@@ -275,7 +260,6 @@ impl Shared {
                     let sock = sock.clone();
                     tokio::spawn(async move {
                         let result = me.commit(&job.edits, &job.security_name, from).await;
-                        me.built_at.store(0, Ordering::Relaxed);
                         if let Some(r) = me.agent.finish_set(job, result) {
                             let _ = sock.send_to(&r, from).await;
                         }
@@ -285,59 +269,37 @@ impl Shared {
         }
     }
 
-    /// Writes a SET's edits as one commit, then runs its actions.
+    /// Writes a SET's edits as one commit, then runs its actions (as the user
+    /// named like the security name: NACM decides).
     async fn commit(&self, edits: &[Edit], user: &str, from: SocketAddr) -> Result<(), SetFailure> {
         let session = self
             .ds
             .new_session(user, Face::Snmp, Some(from.ip().to_string()));
-        let leaves: Vec<(usize, String, String)> = edits
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match e {
-                Edit::Leaf { path, value } => Some((i, path.clone(), value.clone())),
-                Edit::Action { .. } => None,
-            })
-            .collect();
+        let mut leaves = Vec::new();
+        let mut index = Vec::new();
+        for (i, e) in edits.iter().enumerate() {
+            if let Edit::Leaf { path, value } = e {
+                leaves.push((path.clone(), value.clone()));
+                index.push(i);
+            }
+        }
         if !leaves.is_empty() {
-            let s = session.clone();
-            let done = self
-                .ds
-                .call(move |a| {
-                    for (i, path, value) in &leaves {
-                        if a.set_path(&s, Workspace::Private, path, Some(value))
-                            .is_err()
-                        {
-                            a.private_end(&s);
-                            return Err(SetFailure {
-                                index: Some(*i),
-                                status: ErrorStatus::WrongValue,
-                            });
-                        }
-                    }
-                    let opts = CommitOptions {
-                        comment: Some("SNMP SET".into()),
-                        ..Default::default()
-                    };
-                    let r = a.workspace_commit(&s, Workspace::Private, &opts);
-                    a.private_end(&s);
-                    r.map(|_| ()).map_err(|e| {
-                        tracing::info!("snmp: SET refused: {}", e.message);
-                        SetFailure {
+            self.ds
+                .commit_edits(&session, leaves, "SNMP SET")
+                .await
+                .map_err(|(at, e)| {
+                    tracing::info!("snmp: SET refused: {}", e.message);
+                    match at {
+                        Some(i) => SetFailure {
+                            index: index.get(i).copied(),
+                            status: ErrorStatus::WrongValue,
+                        },
+                        None => SetFailure {
                             index: None,
                             status: ErrorStatus::CommitFailed,
-                        }
-                    })
-                })
-                .await;
-            match done {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(SetFailure {
-                        index: None,
-                        status: ErrorStatus::ResourceUnavailable,
-                    });
-                }
-            }
+                        },
+                    }
+                })?;
         }
         for (i, e) in edits.iter().enumerate() {
             let Edit::Action { path, name } = e else {
@@ -347,25 +309,17 @@ impl Shared {
                 index: Some(i),
                 status,
             };
-            let s = session.clone();
-            let target = format!("{path}/{name}");
-            let started = self
-                .ds
-                .call(move |a| {
-                    use yang5::data::{Data, DataFormat, DataPrinterFlags};
-                    let mut t = crate::datastore::tree::empty(a.ctx());
-                    t.new_path(&target, None, false).ok()?;
-                    let xml = t
-                        .print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS)
-                        .ok()?;
-                    Some(a.start_action(&s, &xml))
-                })
-                .await;
-            match started {
-                Ok(Some(Ok((fut, _)))) => {
-                    fut.await.map_err(|_| fail(ErrorStatus::CommitFailed))?;
-                }
-                _ => return Err(fail(ErrorStatus::CommitFailed)),
+            let Some(path) = DataPath::parse(path) else {
+                return Err(fail(ErrorStatus::CommitFailed));
+            };
+            let call = ActionCall::Json(path.child(name), json!({}));
+            if let Err(e) = self.ds.action(&session, call).await {
+                tracing::info!("snmp: {name} refused: {}", e.message);
+                return Err(fail(if e.tag == crate::datastore::ErrorTag::AccessDenied {
+                    ErrorStatus::NoAccess
+                } else {
+                    ErrorStatus::CommitFailed
+                }));
             }
         }
         Ok(())
@@ -405,126 +359,102 @@ const SYS_OR: &[(&[u32], &str)] = &[
 
 /// What a commit of the agent's configuration changes, applied when all agree.
 struct Apply {
-    shared: Arc<Shared>,
+    agent: Arc<Agent>,
     runtime: Runtime,
-    start: Vec<(SocketAddr, StdUdp)>,
-    stop: Vec<SocketAddr>,
-    rt: tokio::runtime::Handle,
+    plan: crate::listen::Plan,
+    notifier: notify::Notifier,
+    first: bool,
+    serving: (Arc<std::sync::atomic::AtomicBool>, bool),
 }
 
 impl Prepared for Apply {
     fn apply(self: Box<Self>) {
-        let s = self.shared;
-        let first = s.sockets.lock().unwrap().is_empty() && !self.start.is_empty();
-        *s.agent.runtime.write().unwrap() = Arc::new(self.runtime);
-        s.built_at.store(0, Ordering::Relaxed);
-        let mut sockets = s.sockets.lock().unwrap();
-        for addr in self.stop {
-            for t in sockets.remove(&addr).into_iter().flatten() {
-                t.abort();
-            }
-        }
-        let _rt = self.rt.enter();
-        for (addr, std) in self.start {
-            let Ok(sock) = UdpSocket::from_std(std) else {
-                continue;
-            };
-            let sock = Arc::new(sock);
-            // Two receivers per socket keep both cores busy under load.
-            let tasks = (0..2)
-                .map(|_| self.rt.spawn(s.clone().serve(sock.clone())))
-                .collect();
-            sockets.insert(addr, tasks);
-            tracing::info!("snmp: listening on udp {addr}");
-        }
-        drop(sockets);
-        s.notifier.reconfigured(first);
+        *self.agent.runtime.write() = Arc::new(self.runtime);
+        self.agent.mib.invalidate();
+        self.plan.apply();
+        let (flag, on) = self.serving;
+        flag.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.notifier.reconfigured(self.first);
     }
 }
 
 impl Service for SnmpService {
-    fn name(&self) -> &str {
+    type Config = config::Model7407;
+
+    fn name(&self) -> &'static str {
         "snmp"
     }
 
-    fn prefixes(&self) -> Vec<String> {
-        vec![config::ROOT.into()]
+    fn owns(&self) -> Vec<&'static str> {
+        vec![config::ROOT]
     }
 
-    fn prepare(&mut self, view: &CommitView<'_>) -> Result<Box<dyn Prepared>, Refusal> {
-        let refuse = |message: String| Refusal {
-            message,
-            path: Some(config::ROOT.into()),
-        };
-        let cfg = config::read(view.new).map_err(refuse)?;
-        let wanted: Vec<SocketAddr> = if cfg.enabled {
-            cfg.listen.clone()
-        } else {
-            Vec::new()
-        };
-        let active: Vec<SocketAddr> = self
-            .shared
-            .sockets
-            .lock()
-            .unwrap()
-            .keys()
-            .copied()
+    fn prepare(
+        &mut self,
+        model: config::Model7407,
+        _: &[Change],
+    ) -> Result<Box<dyn Prepared>, Refusal> {
+        let cfg = model.check()?;
+        let wanted: Vec<Endpoint> = cfg
+            .listen
+            .iter()
+            .filter(|_| cfg.enabled)
+            .map(|a| Endpoint {
+                addr: *a,
+                kind: Kind::Snmp,
+                target: String::new(),
+            })
             .collect();
-        let mut start = Vec::new();
-        for addr in &wanted {
-            if active.contains(addr) || start.iter().any(|(a, _)| a == addr) {
-                continue;
-            }
-            let sock =
-                bind(*addr).map_err(|e| refuse(format!("cannot listen on udp {addr}: {e}")))?;
-            start.push((*addr, sock));
-        }
-        let stop = active.into_iter().filter(|a| !wanted.contains(a)).collect();
+        let plan = self.listeners.plan("snmp", &wanted).map_err(|(ep, e)| {
+            Refusal::invalid(format!("cannot listen on udp {}: {e}", ep.addr))
+                .at(format!("{}/engine/listen", config::ROOT))
+        })?;
+        let first = !self.serving.load(std::sync::atomic::Ordering::Relaxed) && plan.starts_any();
         let engine_id = cfg
             .engine_id
             .clone()
-            .unwrap_or_else(|| self.shared.generated_id.clone());
+            .unwrap_or_else(|| self.generated_id.clone());
         Ok(Box::new(Apply {
-            shared: self.shared.clone(),
+            agent: self.agent.clone(),
             runtime: Runtime {
                 config: cfg,
                 engine_id,
             },
-            start,
-            stop,
-            rt: self.rt.clone(),
+            plan,
+            notifier: self.notifier.clone(),
+            first,
+            serving: (self.serving.clone(), !wanted.is_empty()),
         }))
     }
+}
 
-    fn state_roots(&self) -> Vec<String> {
-        vec![format!("{}/engine/lifeline-snmp:state", config::ROOT)]
+/// The engine's state (`lifeline-snmp:state`).
+struct EngineState(Arc<Agent>);
+
+const ENGINE_STATE: &str = "/ietf-snmp:snmp/engine/lifeline-snmp:state";
+
+impl StateProvider for EngineState {
+    fn roots(&self) -> Vec<&'static str> {
+        vec![ENGINE_STATE]
     }
 
-    fn state(&self, _q: &StateQuery) -> StateEntries {
-        let a = &self.shared.agent;
-        let rt = a.runtime.read().unwrap().clone();
-        let base = format!("{}/engine/lifeline-snmp:state", config::ROOT);
-        let leaf = |n: &str, v: String| (format!("{base}/{n}"), Some(v));
-        vec![
-            leaf("engine-id", usm::to_hex(&rt.engine_id)),
-            leaf("engine-boots", a.boots.to_string()),
-            leaf("engine-time", a.engine_time().to_string()),
-            leaf("in-packets", a.stat(Stat::InPkts).to_string()),
-            leaf(
-                "bad-community-names",
-                a.stat(Stat::InBadCommunityNames).to_string(),
-            ),
-            leaf(
-                "unknown-user-names",
-                a.stat(Stat::UnknownUserNames).to_string(),
-            ),
-            leaf("wrong-digests", a.stat(Stat::WrongDigests).to_string()),
-            leaf("traps-sent", a.stat(Stat::TrapsSent).to_string()),
-            leaf(
-                "informs-unacknowledged",
-                a.stat(Stat::InformsUnacknowledged).to_string(),
-            ),
-        ]
+    fn read(&self, _q: &StateQuery) -> StatePage {
+        let a = &self.0;
+        let rt = a.runtime.read().clone();
+        StatePage {
+            entries: vec![json!({
+                "engine-id": usm::to_hex(&rt.engine_id),
+                "engine-boots": a.boots,
+                "engine-time": a.engine_time(),
+                "in-packets": a.stat(Stat::InPkts),
+                "bad-community-names": a.stat(Stat::InBadCommunityNames),
+                "unknown-user-names": a.stat(Stat::UnknownUserNames),
+                "wrong-digests": a.stat(Stat::WrongDigests),
+                "traps-sent": a.stat(Stat::TrapsSent),
+                "informs-unacknowledged": a.stat(Stat::InformsUnacknowledged),
+            })],
+            next: None,
+        }
     }
 }
 

@@ -46,25 +46,26 @@ impl Notification {
         }
     }
 
-    /// LIFELINE-MIB's notification for an event of the bus.
+    /// LIFELINE-MIB's notification for an event of the bus: one per kind
+    /// (`lifelineNotifications.N`), or `llNotifyOther` with the notification's
+    /// name for kinds of modules loaded at run time. The details are the
+    /// event's fields, whatever the kind.
     pub fn event(e: &Event) -> Notification {
-        let n = e.kind as u32 + 1;
+        let n = e.kind.mib_number().unwrap_or(catalog::OTHER_NOTIFICATION);
         let obj = |i: u32| Oid(catalog::EVENT_OBJECTS.to_vec()).child(&[i, 0]);
-        let details = e
-            .details
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let mut varbinds = vec![
+            (obj(1), Value::Integer(e.severity as i32 + 1)),
+            (obj(2), Value::octets(&clip(&e.source))),
+            (obj(3), Value::octets(&clip(&e.message))),
+            (obj(4), Value::octets(&clip(&e.details()))),
+            (obj(5), Value::Gauge32(e.seq as u32)),
+        ];
+        if e.kind.mib_number().is_none() {
+            varbinds.push((obj(6), Value::octets(&clip(e.notification))));
+        }
         Notification {
             trap_oid: Oid(catalog::NOTIFICATIONS.to_vec()).child(&[n]),
-            varbinds: vec![
-                (obj(1), Value::Integer(e.severity as i32 + 1)),
-                (obj(2), Value::octets(&clip(&e.source))),
-                (obj(3), Value::octets(&clip(&e.message))),
-                (obj(4), Value::octets(&clip(&details))),
-                (obj(5), Value::Gauge32(e.seq as u32)),
-            ],
+            varbinds,
             generic: 6,
             specific: n as i32,
             enterprise: Oid(catalog::NOTIFICATIONS[..catalog::NOTIFICATIONS.len() - 1].to_vec()),
@@ -125,7 +126,7 @@ impl Notifier {
     }
 
     pub fn authentication_failure(&self) {
-        let rt = self.inner.agent.runtime.read().unwrap().clone();
+        let rt = self.inner.agent.runtime.read().clone();
         if rt.config.authen_traps {
             self.send(Notification::generic(4, Vec::new()));
         }
@@ -148,7 +149,7 @@ impl Notifier {
 
     /// Sends `n` to every target that the notify config selects.
     pub fn send(&self, n: Notification) {
-        let rt = self.inner.agent.runtime.read().unwrap().clone();
+        let rt = self.inner.agent.runtime.read().clone();
         if !rt.config.enabled || rt.config.targets.is_empty() {
             return;
         }
@@ -456,7 +457,7 @@ pub fn watch_links(n: Notifier, ds: crate::datastore::Handle) {
             // Nothing to read while nobody would be told; the first look after
             // a target appears sets the baseline.
             let listening = {
-                let rt = n.inner.agent.runtime.read().unwrap().clone();
+                let rt = n.inner.agent.runtime.read().clone();
                 rt.config.enabled && !rt.config.targets.is_empty()
             };
             if !listening {
@@ -465,32 +466,30 @@ pub fn watch_links(n: Notifier, ds: crate::datastore::Handle) {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
-            let now = ds
-                .call(|a| {
-                    a.read_state(&crate::service::StateQuery {
-                        path: "/ietf-interfaces:interfaces-state/interface".into(),
-                        after: None,
-                        limit: None,
-                    })
-                })
-                .await;
-            let Ok(entries) = now else { return };
+            let ds2 = ds.clone();
+            let entries = tokio::task::spawn_blocking(move || {
+                ds2.registry().read_all(
+                    "/ietf-interfaces:interfaces-state/interface",
+                    crate::service::state::Select::All,
+                )
+            })
+            .await
+            .unwrap_or_default();
             let mut seen: HashMap<String, (Option<u32>, Option<bool>, bool)> = HashMap::new();
-            for (path, value) in entries {
-                let Some(v) = value else { continue };
-                let Some(rest) = path.split("interface[name='").nth(1) else {
+            for e in entries {
+                let Some(name) = e.get("name").and_then(|v| v.as_str()) else {
                     continue;
                 };
-                let Some((name, leaf)) = rest.split_once("']/") else {
-                    continue;
-                };
-                let e = seen.entry(name.to_string()).or_insert((None, None, false));
-                match leaf {
-                    "if-index" => e.0 = v.parse().ok(),
-                    "oper-status" => e.1 = Some(v == "up"),
-                    "admin-status" => e.2 = v == "up",
-                    _ => {}
-                }
+                seen.insert(
+                    name.to_string(),
+                    (
+                        e.get("if-index").and_then(|v| v.as_u64()).map(|v| v as u32),
+                        e.get("oper-status")
+                            .and_then(|v| v.as_str())
+                            .map(|v| v == "up"),
+                        e.get("admin-status").and_then(|v| v.as_str()) == Some("up"),
+                    ),
+                );
             }
             for (name, (index, up, admin)) in seen {
                 let (Some(index), Some(up)) = (index, up) else {
@@ -519,13 +518,20 @@ mod tests {
 
     #[test]
     fn event_notifications_are_numbered_by_kind() {
+        #[derive(serde::Serialize)]
+        struct P {
+            pattern: &'static str,
+        }
+        impl crate::events::Payload for P {
+            const KIND: crate::events::EventKind = crate::events::EventKind::PortAlertMatch;
+            const NOTIFICATION: &'static str = "lifeline-ports:port-alert-match";
+        }
         let bus = EventBus::new(4);
-        let e = bus.publish(
-            crate::events::EventKind::PortAlertMatch,
+        let e = bus.emit(
             crate::events::Severity::Warning,
             "ports/port01",
             "pattern",
-            vec![("pattern".into(), "x".into())],
+            &P { pattern: "x" },
         );
         let n = Notification::event(&e);
         assert_eq!(

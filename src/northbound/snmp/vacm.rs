@@ -2,7 +2,7 @@
 //! at a security level may read, write and be notified of.
 use std::collections::HashMap;
 
-use super::config::{Level, Model};
+use super::security::{Level, Model};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Group {
@@ -135,7 +135,7 @@ impl Vacm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::northbound::snmp::config::{MODEL_USM, MODEL_V2C};
+    use crate::northbound::snmp::security::{MODEL_USM, MODEL_V2C};
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
