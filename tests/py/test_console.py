@@ -6,6 +6,7 @@ import os
 import sys
 import random
 import re
+import signal
 import socket
 import subprocess
 import termios
@@ -15,6 +16,7 @@ import tty
 import pexpect
 import pytest
 import serial
+from ncclient.xml_ import to_ele
 
 from conftest import free_port
 
@@ -541,3 +543,40 @@ def test_a_client_whose_network_dies_is_dropped_within_a_minute(rig, netns):
     finally:
         client.kill()
         client.wait()
+
+
+def test_sigterm_tells_every_session_and_exits_in_time(rig):
+    """SIGTERM: the console session and the CLI get a one-line notice, the
+    NETCONF session ends (its subscriber sees netconf-session-end first), the
+    transcript is on disk, the process is gone within 3 s, and startup is intact."""
+    d = rig.d
+    console = rig.ssh()
+    cli = pexpect.spawn("sshpass", ["-p", "admin"] + d.ssh_args()[:1] + ["-tt"] + d.ssh_args()[1:], timeout=15)
+    cli.expect("admin@lifeline> ")
+    watcher = d.connect()
+    watcher.dispatch(to_ele('<create-subscription xmlns="urn:ietf:params:xml:ns:netconf:notification:1.0"/>'))
+    other = d.connect()
+    startup = (d.state / "startup.xml").read_text()
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    console.expect(r"lifeline is shutting down", timeout=5)
+    cli.expect(r"lifeline is shutting down", timeout=5)
+    ends = []
+    deadline = time.time() + 5
+    while time.time() < deadline and not ends:
+        n = watcher.take_notification(timeout=0.5)
+        if n is not None and "netconf-session-end" in n.notification_xml:
+            ends.append(n.notification_xml)
+    d.proc.wait(5)
+    took = time.monotonic() - t0
+    assert took < 3.0, f"exited after {took:.2f} s"
+    assert ends, "no netconf-session-end before the exit"
+    assert "<termination-reason>other</termination-reason>" in ends[0]
+    transcript = (d.state / "transcripts" / "port01.log").read_text()
+    assert "lifeline is shutting down" in transcript
+    assert (d.state / "startup.xml").read_text() == startup
+    for m in (watcher, other):
+        try:
+            m.close_session()
+        except Exception:
+            pass

@@ -247,3 +247,89 @@ impl Actor {
         Ok(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datastore::{BootOptions, Session};
+
+    fn actor(dir: &std::path::Path) -> Actor {
+        let ctx = crate::schema::build(&[]).unwrap();
+        let events = crate::events::EventBus::new(16);
+        let (ds, _mailbox) = crate::datastore::channel(
+            ctx,
+            events.clone(),
+            crate::aaa::Aaa::new(),
+            crate::service::Registry::new(),
+        );
+        let factory = r#"<system xmlns="urn:ietf:params:xml:ns:yang:ietf-system"><hostname>before</hostname></system>"#;
+        Actor::boot(
+            ctx,
+            BootOptions {
+                state_dir: dir.to_path_buf(),
+                factory: factory.into(),
+            },
+            events,
+            ds.shared.clone(),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_print_failure_fails_the_commit_and_changes_nothing() {
+        let dir = std::env::temp_dir().join(format!("ll-commit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = actor(&dir);
+        let startup = std::fs::read_to_string(dir.join("startup.xml")).unwrap();
+        let history = a.dir.history();
+        let mut new = tree::dup(&a.running).unwrap();
+        new.new_path("/ietf-system:system/hostname", Some("after"), false)
+            .unwrap();
+        tree::FAIL_PRINTS.with(|f| f.set(true));
+        let r = a.commit_tree(&Session::system(), new, None, PendingChange::Keep);
+        tree::FAIL_PRINTS.with(|f| f.set(false));
+        let e = r.unwrap_err();
+        assert!(e.message.contains("printing the data failed"), "{e:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("startup.xml")).unwrap(),
+            startup
+        );
+        assert_eq!(a.dir.history(), history);
+        assert!(
+            print(&a.running, crate::datastore::WithDefaults::Explicit)
+                .unwrap()
+                .contains("before")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lost_history_record_is_recovered_from_startup_at_boot() {
+        let dir = std::env::temp_dir().join(format!("ll-recover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = actor(&dir);
+        let mut new = tree::dup(&a.running).unwrap();
+        new.new_path("/ietf-system:system/hostname", Some("after"), false)
+            .unwrap();
+        let id = a
+            .commit_tree(
+                &Session::system(),
+                new,
+                Some("c".into()),
+                PendingChange::Keep,
+            )
+            .unwrap();
+        drop(a);
+        // As if killed between the startup file and the history record.
+        std::fs::remove_file(dir.join("history").join(format!("{id:08}.meta"))).unwrap();
+        let a = actor(&dir);
+        let h = a.dir.history();
+        let newest = h.last().unwrap();
+        assert_eq!((newest.id, newest.comment.as_str()), (id, "c"));
+        assert_eq!(a.next_commit, id + 1);
+        let cfg = a.dir.history_config(id).unwrap();
+        assert!(cfg.contains("after"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -55,6 +55,7 @@ pub fn children(
         Some(p) => {
             let mut v: Vec<_> = p.children2(IterSchemaFlags::empty()).collect();
             if purpose == Purpose::Request {
+                v.retain(has_actions);
                 v.extend(p.actions());
             }
             v
@@ -64,6 +65,8 @@ pub fn children(
             for m in ctx.modules(true).filter(|m| m.is_implemented()) {
                 if purpose == Purpose::Request {
                     v.extend(m.rpcs());
+                    // And the data nodes that lead to actions.
+                    v.extend(flatten(m.data()).into_iter().filter(has_actions));
                 } else {
                     v.extend(flatten(m.data()));
                 }
@@ -86,6 +89,20 @@ pub fn children(
         Purpose::Request => true,
     });
     out
+}
+
+/// Whether a data node has actions at or below it.
+fn has_actions(n: &SchemaNode<'_>) -> bool {
+    n.actions().next().is_some()
+        || n.children2(IterSchemaFlags::empty()).any(|c| {
+            matches!(
+                c.kind(),
+                SchemaNodeKind::Container
+                    | SchemaNodeKind::List
+                    | SchemaNodeKind::Choice
+                    | SchemaNodeKind::Case
+            ) && has_actions(&c)
+        })
 }
 
 fn flatten<'a>(nodes: impl Iterator<Item = SchemaNode<'a>>) -> Vec<SchemaNode<'a>> {

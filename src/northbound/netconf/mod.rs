@@ -26,6 +26,8 @@ use reply::NC;
 
 /// Largest message accepted from a client.
 pub const MAX_MESSAGE: usize = 64 << 20;
+/// How long a subscriber stays at shutdown to see the other sessions end.
+const DRAIN: Duration = Duration::from_millis(300);
 /// How long a client has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -219,6 +221,7 @@ impl Conn {
         }
         let mut dec = Decoder::new(MAX_MESSAGE);
         let mut buf = vec![0u8; 64 * 1024];
+        let mut draining: Option<tokio::time::Instant> = None;
         // The client's hello, in end-of-message framing.
         let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
             loop {
@@ -308,7 +311,11 @@ impl Conn {
             let events = &mut self.events;
             // A session idle past the limit is closed, unless it waits for notifications.
             let idle = self.nc.limits.idle().filter(|_| events.is_none());
+            let shutting = draining.is_some();
             tokio::select! {
+                _ = async { tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)).await }, if shutting => {
+                    return ("other", None);
+                }
                 _ = tokio::time::sleep(idle.unwrap_or_default()), if idle.is_some() => {
                     return ("timeout", None);
                 }
@@ -319,7 +326,14 @@ impl Conn {
                 by = &mut kill_rx => {
                     return ("killed", by.ok());
                 }
-                _ = self.nc.shutdown.started() => return ("other", None),
+                // At shutdown a subscriber stays a moment, to see the other
+                // sessions end; the others end at once.
+                _ = self.nc.shutdown.started(), if !shutting => {
+                    if events.is_none() {
+                        return ("other", None);
+                    }
+                    draining = Some(tokio::time::Instant::now() + DRAIN);
+                }
                 ev = async { events.as_mut().unwrap().recv().await }, if events.is_some() => {
                     match ev {
                         Ok(ev) => {
