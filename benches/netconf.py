@@ -192,7 +192,9 @@ Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname={port}@{sock}
     return [sshd, ncd], port
 
 
-def start_lifelined(tmp, key_pub):
+def start_lifelined(tmp, key_pub, extra=""):
+    """lifelined on free loopback ports with the client's key for admin; `extra`
+    is more configuration for its factory default."""
     port = free_port()
     alg, data = key_pub.split()[:2]
     factory = (ROOT / "yang" / "factory-config.xml").read_text()
@@ -203,9 +205,10 @@ def start_lifelined(tmp, key_pub):
                               f"<address>127.0.0.1</address>\n      <port>{port}</port>", 1)
     factory = factory.replace("<address>::</address>\n      <port>22</port>",
                               f"<address>127.0.0.1</address>\n      <port>{free_port()}</port>", 1)
-    (tmp / "factory.xml").write_text(factory)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "factory.xml").write_text(factory + extra)
     proc = subprocess.Popen([LIFELINED, "--state-dir", str(tmp / "state"), "--factory-config", str(tmp / "factory.xml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     wait_port(port)
     return [proc], port
 

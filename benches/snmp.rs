@@ -4,198 +4,19 @@
 //!   GET/s v2c, GET/s v3 authPriv (SHA + AES), and objects/s of a full
 //!   snmpbulkwalk (net-snmp's tool, each agent's whole tree).
 //! Run: cargo bench --bench snmp
+#[path = "common/snmp_load.rs"]
+mod snmp_load;
+
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use lifeline::northbound::snmp::agent::{Seal, seal};
-use lifeline::northbound::snmp::ber::{Oid, Value};
-use lifeline::northbound::snmp::config::{Level, User};
-use lifeline::northbound::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType};
-use lifeline::northbound::snmp::usm::{self, AuthProto, PrivProto};
+use lifeline::northbound::snmp::usm::{self, AuthProto};
+use snmp_load::{Kill, SECONDS, SYS_DESCR, WINDOW, bulkwalk, free_udp, load, wait_answer};
 
-const WINDOW: usize = 32;
-const SECONDS: f64 = 4.0;
-const SYS_DESCR: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 1, 0];
 const PORTS: u32 = 240;
 const ENGINE_HEX: &str = "80:00:1f:88:04:62:65:6e:63:68";
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A client's view of a v3 engine.
-struct V3 {
-    engine: Vec<u8>,
-    boots: u32,
-    time: u32,
-    key: Vec<u8>,
-}
-
-fn get_pdu(id: i32) -> Pdu {
-    Pdu {
-        kind: PduType::Get,
-        request_id: id,
-        error_status: 0,
-        error_index: 0,
-        varbinds: vec![(Oid(SYS_DESCR.to_vec()), Value::Null)],
-    }
-}
-
-fn v3_request(v3: &V3, id: i32, salt: u64) -> Vec<u8> {
-    let scoped = message::encode_scoped(&v3.engine, b"", &get_pdu(id));
-    let user = User {
-        name: "admin".into(),
-        auth: Some((AuthProto::Sha1, v3.key.clone())),
-        privacy: Some((PrivProto::Aes128, v3.key.clone())),
-    };
-    let s = Seal {
-        user: &user,
-        level: Level::AuthPriv,
-        msg_id: id,
-        flags: FLAG_REPORTABLE,
-        engine: &v3.engine,
-        boots: v3.boots,
-        time: v3.time,
-        salt: salt.to_be_bytes(),
-    };
-    seal(&s, &scoped)
-}
-
-/// The id a response answers: the request-id (v2c) or msgID (v3).
-fn answer_id(b: &[u8]) -> Option<i32> {
-    match message::decode(b).ok()? {
-        message::Message::Community(c) if c.pdu.error_status == 0 => Some(c.pdu.request_id),
-        message::Message::V3(m) if m.flags & FLAG_PRIV != 0 => Some(m.msg_id),
-        _ => None,
-    }
-}
-
-/// RFC 3414 discovery: the engine's ID, boots and time, then the keys.
-fn discover(sock: &UdpSocket, to: SocketAddr) -> V3 {
-    sock.send_to(&message::discovery_probe(1), to).unwrap();
-    let mut buf = [0u8; 65536];
-    let (n, _) = sock.recv_from(&mut buf).expect("discovery report");
-    let Ok(message::Message::V3(m)) = message::decode(&buf[..n]) else {
-        panic!("discovery: not a v3 report")
-    };
-    let ku = AuthProto::Sha1.password_to_key(b"adminadmin");
-    V3 {
-        engine: m.usm.engine_id.to_vec(),
-        boots: m.usm.boots as u32,
-        time: m.usm.time as u32,
-        key: AuthProto::Sha1.localize(&ku, m.usm.engine_id),
-    }
-}
-
-/// Requests answered per second with WINDOW in flight for SECONDS.
-fn load(to: SocketAddr, v3: bool) -> f64 {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let eng = v3.then(|| discover(&sock, to));
-    let mut next_id = 1000i32;
-    let mut salt = 1u64;
-    let mut request = |id: i32| -> Vec<u8> {
-        match &eng {
-            Some(e) => {
-                salt += 1;
-                v3_request(e, id, salt)
-            }
-            None => message::encode_community(message::V2C, b"public", &get_pdu(id)),
-        }
-    };
-    for _ in 0..WINDOW {
-        next_id += 1;
-        sock.send_to(&request(next_id), to).unwrap();
-    }
-    let mut buf = [0u8; 65536];
-    let start = Instant::now();
-    let mut answered = 0u64;
-    let mut timeouts = 0;
-    while start.elapsed().as_secs_f64() < SECONDS {
-        match sock.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                if answer_id(&buf[..n]).is_some() {
-                    answered += 1;
-                }
-                next_id += 1;
-                sock.send_to(&request(next_id), to).unwrap();
-            }
-            Err(_) => {
-                // Lost datagrams: refill the window.
-                timeouts += 1;
-                for _ in 0..WINDOW {
-                    next_id += 1;
-                    sock.send_to(&request(next_id), to).unwrap();
-                }
-            }
-        }
-    }
-    if timeouts > 0 {
-        eprintln!("  ({timeouts} timeouts against {to})");
-    }
-    answered as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Objects per second of net-snmp's snmpbulkwalk over the agent's whole tree.
-fn bulkwalk(to: SocketAddr) -> (f64, usize) {
-    let run = || {
-        let start = Instant::now();
-        let out = Command::new("snmpbulkwalk")
-            .args([
-                "-v2c",
-                "-c",
-                "public",
-                "-On",
-                "-Cr50",
-                "-t",
-                "5",
-                &to.to_string(),
-                ".1",
-            ])
-            .stderr(Stdio::null())
-            .output()
-            .expect("snmpbulkwalk");
-        let n = out.stdout.iter().filter(|b| **b == b'\n').count();
-        (n as f64 / start.elapsed().as_secs_f64(), n)
-    };
-    (0..3)
-        .map(|_| run())
-        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a })
-}
-
-fn wait_answer(to: SocketAddr) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut buf = [0u8; 65536];
-    for _ in 0..100 {
-        let _ = sock.send_to(
-            &message::encode_community(message::V2C, b"public", &get_pdu(1)),
-            to,
-        );
-        if sock.recv_from(&mut buf).is_ok() {
-            return;
-        }
-    }
-    panic!("{to} never answered");
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn snmpd(dir: &Path, port: u16) -> Kill {
     let conf = dir.join("snmpd.conf");
@@ -294,13 +115,13 @@ fn main() {
         // Alternate the two agents and keep each one's best run.
         let mut best = (0.0f64, 0.0f64);
         for _ in 0..2 {
-            best.0 = best.0.max(load(ll, v3));
-            best.1 = best.1.max(load(rf, v3));
+            best.0 = best.0.max(load(ll, v3, SYS_DESCR));
+            best.1 = best.1.max(load(rf, v3, SYS_DESCR));
         }
         rows.push((name.to_string(), best.0, best.1));
     }
-    let (wl, nl) = bulkwalk(ll);
-    let (wr, nr) = bulkwalk(rf);
+    let (wl, nl) = bulkwalk(ll, ".1");
+    let (wr, nr) = bulkwalk(rf, ".1");
     rows.push((format!("bulkwalk objects/s ({nl} vs {nr} objects)"), wl, wr));
     let mut out = std::io::stdout().lock();
     writeln!(

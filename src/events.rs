@@ -41,112 +41,64 @@ impl Severity {
     }
 }
 
-/// What happened. The names are the `lifeline-types:event-kind` identities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    ConfigChanged,
-    ConfirmedCommit,
-    CommitRollback,
-    StartupConfigInvalid,
-    ManagementSessionStart,
-    ManagementSessionEnd,
-    LoginFailure,
-    SessionOpened,
-    SessionClosed,
-    PortDeviceGone,
-    PortDeviceBack,
-    PortSignalChange,
-    PortAlertMatch,
-    OutletStateChange,
-    PowerDeviceUnreachable,
-    PowerDeviceReachable,
-    UpsOnBattery,
-    UpsOnLine,
-    UpsLowBattery,
-    UplinkDown,
-    UplinkUp,
-    UplinkFailover,
-    UplinkFailback,
-    TunnelUp,
-    TunnelDown,
-    RuleTriggered,
-    RuleResolved,
-    /// An event of a module loaded at run time (not in LIFELINE-MIB).
-    Other,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        use EventKind::*;
-        match self {
-            ConfigChanged => "config-changed",
-            ConfirmedCommit => "confirmed-commit",
-            CommitRollback => "commit-rollback",
-            StartupConfigInvalid => "startup-config-invalid",
-            ManagementSessionStart => "management-session-start",
-            ManagementSessionEnd => "management-session-end",
-            LoginFailure => "login-failure",
-            SessionOpened => "session-opened",
-            SessionClosed => "session-closed",
-            PortDeviceGone => "port-device-gone",
-            PortDeviceBack => "port-device-back",
-            PortSignalChange => "port-signal-change",
-            PortAlertMatch => "port-alert-match",
-            OutletStateChange => "outlet-state-change",
-            PowerDeviceUnreachable => "power-device-unreachable",
-            PowerDeviceReachable => "power-device-reachable",
-            UpsOnBattery => "ups-on-battery",
-            UpsOnLine => "ups-on-line",
-            UpsLowBattery => "ups-low-battery",
-            UplinkDown => "uplink-down",
-            UplinkUp => "uplink-up",
-            UplinkFailover => "uplink-failover",
-            UplinkFailback => "uplink-failback",
-            TunnelUp => "tunnel-up",
-            TunnelDown => "tunnel-down",
-            RuleTriggered => "rule-triggered",
-            RuleResolved => "rule-resolved",
-            Other => "other",
+/// Declares the event kinds once: the enum, their identity names and their
+/// order (which is LIFELINE-MIB's numbering).
+macro_rules! kinds {
+    ($($variant:ident = $name:literal,)*) => {
+        /// What happened. The names are the `lifeline-types:event-kind` identities.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventKind {
+            $($variant,)*
+            /// An event of a module loaded at run time (not in LIFELINE-MIB).
+            Other,
         }
-    }
+
+        impl EventKind {
+            /// Every kind, in the order of their LIFELINE-MIB notification
+            /// numbers (`lifelineNotifications.N` is the kind at index N - 1).
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$variant => $name,)*
+                    EventKind::Other => "other",
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    ConfigChanged = "config-changed",
+    ConfirmedCommit = "confirmed-commit",
+    CommitRollback = "commit-rollback",
+    StartupConfigInvalid = "startup-config-invalid",
+    ManagementSessionStart = "management-session-start",
+    ManagementSessionEnd = "management-session-end",
+    LoginFailure = "login-failure",
+    SessionOpened = "session-opened",
+    SessionClosed = "session-closed",
+    PortDeviceGone = "port-device-gone",
+    PortDeviceBack = "port-device-back",
+    PortSignalChange = "port-signal-change",
+    PortAlertMatch = "port-alert-match",
+    OutletStateChange = "outlet-state-change",
+    PowerDeviceUnreachable = "power-device-unreachable",
+    PowerDeviceReachable = "power-device-reachable",
+    UpsOnBattery = "ups-on-battery",
+    UpsOnLine = "ups-on-line",
+    UpsLowBattery = "ups-low-battery",
+    UplinkDown = "uplink-down",
+    UplinkUp = "uplink-up",
+    UplinkFailover = "uplink-failover",
+    UplinkFailback = "uplink-failback",
+    TunnelUp = "tunnel-up",
+    TunnelDown = "tunnel-down",
+    RuleTriggered = "rule-triggered",
+    RuleResolved = "rule-resolved",
 }
 
 impl EventKind {
-    /// Every kind, in the order of their LIFELINE-MIB notification numbers
-    /// (`lifelineNotifications.N` is the kind at index N - 1).
-    pub const ALL: &'static [EventKind] = {
-        use EventKind::*;
-        &[
-            ConfigChanged,
-            ConfirmedCommit,
-            CommitRollback,
-            StartupConfigInvalid,
-            ManagementSessionStart,
-            ManagementSessionEnd,
-            LoginFailure,
-            SessionOpened,
-            SessionClosed,
-            PortDeviceGone,
-            PortDeviceBack,
-            PortSignalChange,
-            PortAlertMatch,
-            OutletStateChange,
-            PowerDeviceUnreachable,
-            PowerDeviceReachable,
-            UpsOnBattery,
-            UpsOnLine,
-            UpsLowBattery,
-            UplinkDown,
-            UplinkUp,
-            UplinkFailover,
-            UplinkFailback,
-            TunnelUp,
-            TunnelDown,
-            RuleTriggered,
-            RuleResolved,
-        ]
-    };
-
     /// The LIFELINE-MIB notification number; `None` for kinds of modules
     /// loaded at run time, which share one notification.
     pub fn mib_number(self) -> Option<u32> {

@@ -176,6 +176,9 @@ pub struct Shared {
     /// The running configuration as of the last commit, and its generation
     /// (which changes at every commit).
     running: RwLock<(ConfigDoc, u64)>,
+    generation: std::sync::atomic::AtomicU64,
+    /// Per top-level node (`module:name`), how often its configuration changed.
+    versions: RwLock<std::collections::HashMap<String, u64>>,
     pub aaa: Aaa,
     pub registry: Arc<Registry>,
     /// Namespace to module name, for filters.
@@ -236,6 +239,16 @@ impl Handle {
         self.shared.running.read().clone()
     }
 
+    /// The generation of the running configuration (changes at every commit).
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// How often the configuration under top-level node `top` changed.
+    pub fn version(&self, top: &str) -> u64 {
+        self.shared.versions.read().get(top).copied().unwrap_or(0)
+    }
+
     pub fn aaa(&self) -> &Aaa {
         &self.shared.aaa
     }
@@ -262,6 +275,8 @@ pub fn channel(
     let (tx, rx) = mpsc::channel::<Job>(MAILBOX);
     let shared = Arc::new(Shared {
         running: RwLock::new((ConfigDoc::empty(ctx), 0)),
+        generation: std::sync::atomic::AtomicU64::new(0),
+        versions: RwLock::default(),
         aaa,
         registry,
         modules: crate::schema::namespaces(ctx),

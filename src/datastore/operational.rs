@@ -12,7 +12,7 @@ use yang5::schema::SchemaNodeKind;
 use super::error::Result;
 use super::filter::{self, Filter};
 use super::tree::Tree;
-use crate::service::config::parse_predicates;
+use crate::service::config::{parse_predicates, split_steps, step_parts};
 use crate::service::state::Select;
 use crate::service::{DataPath, Registry};
 
@@ -72,31 +72,10 @@ pub fn merge_entries(ctx: &'static Context, tree: &mut Tree, root: &str, entries
 
 /// The local names of a path's steps and the predicates of each.
 fn steps(path: &str) -> Option<Vec<(String, String)>> {
+    path.strip_prefix('/')?;
     let mut out = Vec::new();
-    let mut rest = path.strip_prefix('/')?;
-    while !rest.is_empty() {
-        let mut end = rest.len();
-        let mut quote = None;
-        let mut depth = 0;
-        for (i, c) in rest.char_indices() {
-            match (quote, c) {
-                (None, '\'' | '"') => quote = Some(c),
-                (Some(q), c) if c == q => quote = None,
-                (None, '[') => depth += 1,
-                (None, ']') => depth -= 1,
-                (None, '/') if depth == 0 => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let step = &rest[..end];
-        rest = rest[end..].strip_prefix('/').unwrap_or("");
-        let (name, preds) = match step.find('[') {
-            Some(i) => (&step[..i], &step[i..]),
-            None => (step, ""),
-        };
+    for step in split_steps(path) {
+        let (name, preds) = step_parts(step);
         let local = name.rsplit(':').next().unwrap_or(name);
         // Anything but plain named steps (`//`, `*`, axes) is not narrowed.
         if local.is_empty()

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::Refusal;
-use super::config::{parse_predicates, quote};
+use super::config::{parse_predicates, quote, split_steps, step_parts};
 
 pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Value, Refusal>> + Send>>;
 
@@ -127,28 +127,13 @@ impl DataPath {
 
     /// Parses a data path such as libyang prints (`/m:a/b[k='v']/c`).
     pub fn parse(path: &str) -> Option<DataPath> {
+        path.strip_prefix('/')?;
         let mut steps = Vec::new();
-        let mut rest = path.strip_prefix('/')?;
-        while !rest.is_empty() {
-            let mut end = rest.len();
-            let mut quote = None;
-            for (i, c) in rest.char_indices() {
-                match (quote, c) {
-                    (None, '\'' | '"') => quote = Some(c),
-                    (Some(q), c) if c == q => quote = None,
-                    (None, '/') => {
-                        end = i;
-                        break;
-                    }
-                    _ => {}
-                }
+        for step in split_steps(path) {
+            let (name, preds) = step_parts(step);
+            if name.is_empty() {
+                return None;
             }
-            let step = &rest[..end];
-            rest = rest[end..].strip_prefix('/').unwrap_or("");
-            let (name, preds) = match step.find('[') {
-                Some(i) => (&step[..i], &step[i..]),
-                None => (step, ""),
-            };
             let (module, name) = match name.split_once(':') {
                 Some((m, n)) => (Some(m.to_string()), n.to_string()),
                 None => (None, name.to_string()),

@@ -54,10 +54,7 @@ pub fn lookup<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
     let mut cur = root;
     let mut module = "";
     for step in split_steps(path) {
-        let (name, preds) = match step.find('[') {
-            Some(i) => (&step[..i], &step[i..]),
-            None => (step, ""),
-        };
+        let (name, preds) = step_parts(step);
         let (m, local) = match name.split_once(':') {
             Some((m, l)) => (m, l),
             None => (module, name),
@@ -80,28 +77,38 @@ pub fn lookup<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
     Some(cur)
 }
 
-/// Splits a data path into steps at the `/` outside of quotes.
-fn split_steps(path: &str) -> Vec<&str> {
+/// Splits a data path or simple XPath into its steps, at the `/` outside of
+/// quotes and predicates (a leading `//` gives an empty first step).
+pub fn split_steps(path: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut quote = None;
-    let mut start = 0;
-    for (i, c) in path.char_indices() {
+    let (mut quote, mut depth, mut start) = (None, 0i32, 0);
+    let body = path.strip_prefix('/').unwrap_or(path);
+    let offset = path.len() - body.len();
+    for (i, c) in body.char_indices() {
         match (quote, c) {
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
-            (None, '/') => {
-                if i > start {
-                    out.push(&path[start..i]);
-                }
+            (None, '[') => depth += 1,
+            (None, ']') => depth -= 1,
+            (None, '/') if depth == 0 => {
+                out.push(&path[offset + start..offset + i]);
                 start = i + 1;
             }
             _ => {}
         }
     }
-    if start < path.len() {
-        out.push(&path[start..]);
+    if start < body.len() {
+        out.push(&path[offset + start..]);
     }
     out
+}
+
+/// A step as its name (maybe `module:name`) and its predicates (`[...]...`).
+pub fn step_parts(step: &str) -> (&str, &str) {
+    match step.find('[') {
+        Some(i) => (&step[..i], &step[i..]),
+        None => (step, ""),
+    }
 }
 
 /// `[k='v'][k2="w"]` as pairs.

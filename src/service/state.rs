@@ -138,9 +138,12 @@ impl Registry {
         Arc::new(Registry::default())
     }
 
+    /// Adds a provider; one registered later for the same root replaces the
+    /// earlier one (a test or benchmark standing in for the host).
     pub fn provide(&self, p: Arc<dyn StateProvider>) {
         let mut all = self.providers.write();
         for root in p.roots() {
+            all.retain(|(r, _)| r != root);
             all.push((root.to_string(), p.clone()));
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));

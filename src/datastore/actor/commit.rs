@@ -140,7 +140,25 @@ impl Actor {
     /// the actor (faces, the SNMP agent).
     pub(super) fn publish(&mut self, doc: ConfigDoc) {
         self.generation += 1;
+        {
+            let old = self.shared.running.read().0.json.clone();
+            let mut versions = self.shared.versions.write();
+            let empty = serde_json::Map::new();
+            let (a, b) = (
+                old.as_object().unwrap_or(&empty),
+                doc.json.as_object().unwrap_or(&empty),
+            );
+            let tops: std::collections::HashSet<&String> = a.keys().chain(b.keys()).collect();
+            for top in tops {
+                if a.get(top) != b.get(top) {
+                    *versions.entry(top.clone()).or_default() += 1;
+                }
+            }
+        }
         *self.shared.running.write() = (doc, self.generation);
+        self.shared
+            .generation
+            .store(self.generation, std::sync::atomic::Ordering::Release);
     }
 
     /// Makes `new` the running configuration: validate, let every concerned service

@@ -12,7 +12,7 @@ use super::config::{Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, User};
 use super::message::{
     self, ErrorStatus, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Message, Pdu, PduType, V3Out,
 };
-use super::mib::{self, BadValue, Cell, Conv, Live, Mib};
+use super::mib::{self, BadValue, Cell, Conv, Live, Mib, View as MibView};
 use super::usm;
 use super::vacm::{Denied, View};
 
@@ -469,7 +469,8 @@ impl Agent {
     }
 
     fn execute(&self, ctx: &Ctx<'_>, pdu: Pdu, reply: Reply, name: &str, rt: &Runtime) -> Outcome {
-        let snap = &*self.mib;
+        let mut view = self.mib.view();
+        let snap = &mut view;
         let response = match pdu.kind {
             PduType::Get => self.get(ctx, snap, &pdu),
             PduType::GetNext => self.get_next(ctx, snap, &pdu),
@@ -514,7 +515,7 @@ impl Agent {
         ctx.read.is_some_and(|v| v.contains(&oid.0))
     }
 
-    fn get(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
+    fn get(&self, ctx: &Ctx<'_>, snap: &mut MibView<'_>, pdu: &Pdu) -> Pdu {
         let mut out = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, _)) in pdu.varbinds.iter().enumerate() {
             let cell = Self::readable(ctx, oid).then(|| snap.get(oid)).flatten();
@@ -534,7 +535,7 @@ impl Agent {
     }
 
     /// The next readable object after `oid`, skipping what v1 cannot carry.
-    fn next(&self, ctx: &Ctx<'_>, snap: &Mib, oid: &Oid) -> Option<(Oid, Value)> {
+    fn next(&self, ctx: &Ctx<'_>, snap: &mut MibView<'_>, oid: &Oid) -> Option<(Oid, Value)> {
         // v1 cannot carry a Counter64: such objects are skipped.
         snap.next(oid, |o, c| {
             Self::readable(ctx, o)
@@ -546,7 +547,7 @@ impl Agent {
         })
     }
 
-    fn get_next(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
+    fn get_next(&self, ctx: &Ctx<'_>, snap: &mut MibView<'_>, pdu: &Pdu) -> Pdu {
         let mut out = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, _)) in pdu.varbinds.iter().enumerate() {
             match self.next(ctx, snap, oid) {
@@ -560,7 +561,7 @@ impl Agent {
         Pdu::response(pdu.request_id, out)
     }
 
-    fn get_bulk(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Pdu {
+    fn get_bulk(&self, ctx: &Ctx<'_>, snap: &mut MibView<'_>, pdu: &Pdu) -> Pdu {
         let n = pdu.varbinds.len();
         let non_rep = (pdu.error_status.max(0) as usize).min(n);
         let max_rep = pdu.error_index.max(0) as usize;
@@ -619,7 +620,7 @@ impl Agent {
 
     /// The test phase of a SET (RFC 3416 4.2.5): every varbind is checked
     /// before anything is written.
-    fn test_set(&self, ctx: &Ctx<'_>, snap: &Mib, pdu: &Pdu) -> Result<Vec<Edit>, Pdu> {
+    fn test_set(&self, ctx: &Ctx<'_>, snap: &mut MibView<'_>, pdu: &Pdu) -> Result<Vec<Edit>, Pdu> {
         let mut edits = Vec::with_capacity(pdu.varbinds.len());
         for (i, (oid, value)) in pdu.varbinds.iter().enumerate() {
             let fail = |s: ErrorStatus| error(pdu, s, i + 1, pdu.varbinds.clone());

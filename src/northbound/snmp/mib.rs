@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -282,6 +283,11 @@ fn date_and_time(v: &str) -> Option<Vec<u8>> {
 pub trait Source: Send + Sync + 'static {
     /// The running configuration and its generation.
     fn config(&self) -> (ConfigDoc, u64);
+    /// The generation alone (cheap: asked at every request).
+    fn generation(&self) -> u64;
+    /// How often the configuration under a top-level node (`module:name`)
+    /// changed: parts of the MIB over other nodes survive a commit.
+    fn version(&self, top: &str) -> u64;
     /// The state roots there are providers for (data paths without keys).
     fn roots(&self) -> Vec<String>;
     /// Every entry of one state root.
@@ -299,10 +305,37 @@ enum Content {
     Fixed,
 }
 
+impl Built {
+    /// Built from the configuration as it is now: of this generation, or of
+    /// an earlier one that changed none of the segment's top-level nodes.
+    fn current(&self, seg: &Segment, source: &dyn Source, generation: u64) -> bool {
+        if self.generation.load(Ordering::Relaxed) == generation {
+            return true;
+        }
+        if self.at.is_none() || seg.version(source) != self.version {
+            return false;
+        }
+        self.generation.store(generation, Ordering::Relaxed);
+        true
+    }
+
+    /// Young enough to answer from: a second old, or ten times what building
+    /// it cost (a big table is rebuilt less often); segments of the agent's
+    /// own objects never age (their live values are read when answering).
+    fn young(&self, seg: &Segment) -> bool {
+        matches!(seg.content, Content::Own(_))
+            || self
+                .at
+                .is_some_and(|at| at.elapsed() < FRESH.max(self.cost * 10))
+    }
+}
+
 #[derive(Default)]
 struct Built {
     at: Option<Instant>,
-    generation: u64,
+    generation: std::sync::atomic::AtomicU64,
+    /// The segment's configuration version it was built from.
+    version: u64,
     /// How long building took: data costing more is kept longer.
     cost: Duration,
     objects: BTreeMap<Oid, Cell>,
@@ -315,6 +348,8 @@ struct Segment {
     content: Content,
     built: RwLock<Arc<Built>>,
     building: Mutex<()>,
+    /// A background build is under way.
+    rebuilding: std::sync::atomic::AtomicBool,
 }
 
 /// The MIB the agent answers from. Each segment (a scalar, a table or tables
@@ -333,9 +368,12 @@ pub struct Mib {
     keys: Mutex<HashMap<String, Vec<String>>>,
 }
 
-/// A top-level node's configuration with its state: when, of which
-/// configuration generation.
+/// A top-level node's configuration with its state: when, of which version
+/// of that node's configuration.
 type Merged = (Instant, u64, Arc<JsonValue>);
+
+/// Data cheaper than this to build is built by the request that finds it stale.
+const INLINE: Duration = Duration::from_millis(20);
 
 /// Data at most this old answers requests.
 const FRESH: Duration = Duration::from_secs(1);
@@ -389,7 +427,8 @@ impl Mib {
         let seg = Segment::new(Vec::new(), Content::Fixed);
         *seg.built.write() = Arc::new(Built {
             at: None,
-            generation: 0,
+            generation: 0.into(),
+            version: 0,
             cost: Duration::ZERO,
             objects,
             writable,
@@ -416,42 +455,12 @@ impl Mib {
         Ok(())
     }
 
-    /// The segment holding `oid`.
-    fn segment_of(&self, oid: &Oid) -> Option<&Segment> {
-        let i = self
-            .segments
-            .partition_point(|s| s.prefix.as_slice() <= oid.0.as_slice());
-        let s = self.segments.get(i.checked_sub(1)?)?;
-        prefix_of(&s.prefix, &oid.0).then_some(s)
-    }
-
-    pub fn get(&self, oid: &Oid) -> Option<Cell> {
-        let seg = self.segment_of(oid)?;
-        self.data(seg).objects.get(oid).cloned()
-    }
-
-    pub fn writable(&self, oid: &Oid) -> Option<Writable> {
-        let seg = self.segment_of(oid)?;
-        self.data(seg).writable.get(oid).cloned()
-    }
-
-    /// The first object after `oid` that `ok` accepts.
-    pub fn next(&self, oid: &Oid, mut ok: impl FnMut(&Oid, &Cell) -> bool) -> Option<(Oid, Cell)> {
-        // Segments wholly before `oid` hold nothing after it.
-        let start = self.segments.partition_point(|s| {
-            s.prefix.as_slice() < oid.0.as_slice() && !prefix_of(&s.prefix, &oid.0)
-        });
-        for seg in &self.segments[start..] {
-            let data = self.data(seg);
-            let found = data
-                .objects
-                .range((Bound::Excluded(oid.clone()), Bound::Unbounded))
-                .find(|(o, c)| ok(o, c));
-            if let Some((o, c)) = found {
-                return Some((o.clone(), c.clone()));
-            }
+    /// A view for one request: each segment's data is looked up once.
+    pub fn view(self: &Arc<Self>) -> View<'_> {
+        View {
+            mib: self,
+            seen: Vec::new(),
         }
-        None
     }
 
     /// Whether `oid` names an instance of an object type we serve (so a miss
@@ -470,30 +479,63 @@ impl Mib {
         self.docs.lock().clear();
     }
 
-    /// A segment's data, built again first if it is stale.
-    fn data(&self, seg: &Segment) -> Arc<Built> {
+    /// A segment's data. Stale data that was cheap to build is built again by
+    /// the request; stale data that was dear is served while a background task
+    /// builds it again (so a big table never holds up a request); a segment
+    /// never built, or whose configuration changed, is built by the request
+    /// that needs it.
+    fn data(self: &Arc<Self>, i: usize) -> Arc<Built> {
+        let seg = &self.segments[i];
         let Some(source) = &self.source else {
             return seg.built.read().clone();
         };
-        let generation = source.config().1;
-        let fresh = |b: &Built| {
-            b.at.is_some_and(|at| {
-                b.generation == generation && at.elapsed() < FRESH.max(b.cost * 10)
-            })
-        };
+        let generation = source.generation();
         let current = seg.built.read().clone();
-        if fresh(&current) {
+        if !current.current(seg, source.as_ref(), generation) {
+            return self.build(i);
+        }
+        if current.young(seg) {
             return current;
         }
-        // One request builds it; the others wait for that.
+        // Cheap data is rebuilt at once: the answer is fresh.
+        if current.cost < INLINE {
+            return self.build(i);
+        }
+        if !seg.rebuilding.swap(true, Ordering::AcqRel) {
+            let me = self.clone();
+            let rebuild = move || {
+                me.build(i);
+                me.segments[i].rebuilding.store(false, Ordering::Release);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(rebuild);
+                }
+                Err(_) => rebuild(),
+            }
+        }
+        current
+    }
+
+    /// Builds segment `i` (once, however many ask at the same time).
+    fn build(&self, i: usize) -> Arc<Built> {
+        let seg = &self.segments[i];
+        let Some(source) = &self.source else {
+            return seg.built.read().clone();
+        };
         let _guard = seg.building.lock();
+        let generation = source.generation();
         let current = seg.built.read().clone();
-        if fresh(&current) {
+        if current.current(seg, source.as_ref(), generation)
+            && current.young(seg)
+            && !seg.rebuilding.load(Ordering::Acquire)
+        {
             return current;
         }
         let started = Instant::now();
         let mut b = Built {
-            generation,
+            generation: generation.into(),
+            version: seg.version(source.as_ref()),
             ..Default::default()
         };
         match &seg.content {
@@ -516,9 +558,10 @@ impl Mib {
     /// The configuration under top-level node `top` (`module:name`) with the
     /// state of every provider under it merged in.
     fn doc(&self, source: &dyn Source, top: &str) -> Arc<JsonValue> {
-        let (config, generation) = source.config();
-        if let Some((at, g, d)) = self.docs.lock().get(top)
-            && *g == generation
+        let (config, _) = source.config();
+        let version = source.version(top);
+        if let Some((at, v, d)) = self.docs.lock().get(top)
+            && *v == version
             && at.elapsed() < FRESH
         {
             return d.clone();
@@ -544,7 +587,7 @@ impl Mib {
         let doc = Arc::new(doc);
         self.docs
             .lock()
-            .insert(top.to_string(), (Instant::now(), generation, doc.clone()));
+            .insert(top.to_string(), (Instant::now(), version, doc.clone()));
         doc
     }
 
@@ -734,13 +777,96 @@ impl Mib {
     }
 }
 
+/// The MIB as one request sees it: each segment's data is fetched once (and
+/// its reference count touched once: both cores walk the same segments).
+pub struct View<'m> {
+    mib: &'m Arc<Mib>,
+    /// (segment index, its data), for the segments this request reached.
+    seen: Vec<(usize, Arc<Built>)>,
+}
+
+impl View<'_> {
+    fn data(&mut self, i: usize) -> &Built {
+        let at = match self.seen.iter().position(|(j, _)| *j == i) {
+            Some(at) => at,
+            None => {
+                let b = self.mib.data(i);
+                self.seen.push((i, b));
+                self.seen.len() - 1
+            }
+        };
+        &self.seen[at].1
+    }
+
+    /// The segment holding `oid`.
+    fn segment_of(&self, oid: &Oid) -> Option<usize> {
+        let segs = &self.mib.segments;
+        let i = segs.partition_point(|s| s.prefix.as_slice() <= oid.0.as_slice());
+        let i = i.checked_sub(1)?;
+        prefix_of(&segs[i].prefix, &oid.0).then_some(i)
+    }
+
+    pub fn get(&mut self, oid: &Oid) -> Option<Cell> {
+        let i = self.segment_of(oid)?;
+        self.data(i).objects.get(oid).cloned()
+    }
+
+    pub fn writable(&mut self, oid: &Oid) -> Option<Writable> {
+        let i = self.segment_of(oid)?;
+        self.data(i).writable.get(oid).cloned()
+    }
+
+    /// The first object after `oid` that `ok` accepts.
+    pub fn next(
+        &mut self,
+        oid: &Oid,
+        mut ok: impl FnMut(&Oid, &Cell) -> bool,
+    ) -> Option<(Oid, Cell)> {
+        let n = self.mib.segments.len();
+        // Segments wholly before `oid` hold nothing after it.
+        let start = self.mib.segments.partition_point(|s| {
+            s.prefix.as_slice() < oid.0.as_slice() && !prefix_of(&s.prefix, &oid.0)
+        });
+        for i in start..n {
+            let data = self.data(i);
+            let found = data
+                .objects
+                .range((Bound::Excluded(oid.clone()), Bound::Unbounded))
+                .find(|(o, c)| ok(o, c));
+            if let Some((o, c)) = found {
+                return Some((o.clone(), c.clone()));
+            }
+        }
+        None
+    }
+
+    pub fn is_instance_of_type(&self, oid: &Oid) -> bool {
+        self.mib.is_instance_of_type(oid)
+    }
+}
+
 impl Segment {
+    /// The configuration version of the top-level nodes the segment reads.
+    fn version(&self, source: &dyn Source) -> u64 {
+        let top = |path: &str| -> u64 {
+            let t = path.trim_start_matches('/');
+            let t = t.split(['/', '[']).next().unwrap_or("");
+            source.version(t)
+        };
+        match &self.content {
+            Content::Scalar(s) => top(s.path),
+            Content::Tables(ts) => ts.iter().map(|t| top(t.list)).sum(),
+            Content::Own(_) | Content::Fixed => 0,
+        }
+    }
+
     fn new(prefix: Vec<u32>, content: Content) -> Segment {
         Segment {
             prefix,
             content,
             built: RwLock::new(Arc::new(Built::default())),
             building: Mutex::new(()),
+            rebuilding: Default::default(),
         }
     }
 }

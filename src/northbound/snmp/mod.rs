@@ -82,6 +82,14 @@ impl mib::Source for Model {
         self.0.running()
     }
 
+    fn generation(&self) -> u64 {
+        self.0.generation()
+    }
+
+    fn version(&self, top: &str) -> u64 {
+        self.0.version(top)
+    }
+
     fn roots(&self) -> Vec<String> {
         self.0
             .registry()
@@ -246,9 +254,9 @@ impl Receiver {
                     }
                 },
             };
-            // Building a stale part of the MIB reads providers: off the reactor.
-            let outcome = tokio::task::block_in_place(|| self.agent.handle(&buf[..n]));
-            match outcome {
+            // A stale part of the MIB is built here, from in-memory tables and
+            // /proc: short, and at most once a second.
+            match self.agent.handle(&buf[..n]) {
                 Outcome::Drop => {}
                 Outcome::Reply(r) => {
                     let _ = sock.send_to(&r, from).await;
