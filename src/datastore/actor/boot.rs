@@ -208,12 +208,26 @@ impl Actor {
             let mine = owned_changes(&all, &svc.owns(), &svc.watches());
             match svc.prepare_doc(&doc, &mine) {
                 Ok(p) => prepared.push(p),
-                // The rest of the appliance must come up, to be mended remotely.
-                Err(r) => tracing::error!(
-                    "service {} refused the boot configuration: {r} ({})",
-                    svc.name(),
-                    r.path.as_deref().unwrap_or("")
-                ),
+                // The rest of the appliance must come up, to be mended remotely;
+                // the operator is told which part of the configuration is not
+                // in effect.
+                Err(r) => {
+                    let error = format!(
+                        "service {} refused it: {r} (at {})",
+                        svc.name(),
+                        r.path.as_deref().unwrap_or("/")
+                    );
+                    tracing::error!("boot configuration: {error}");
+                    self.events.emit(
+                        Severity::Critical,
+                        "datastore",
+                        format!("the boot configuration is not all in effect: {error}"),
+                        &StartupInvalid {
+                            file: self.dir.startup().display().to_string(),
+                            error,
+                        },
+                    );
+                }
             }
         }
         prepared.into_iter().for_each(|p| p.apply());
