@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use lifeline::northbound::snmp::usm::{self, AuthProto};
+use lifeline::snmp::usm::{self, AuthProto};
 use snmp_load::{Kill, SECONDS, SYS_DESCR, WINDOW, bulkwalk, free_udp, load, wait_answer};
 
 const PORTS: u32 = 240;

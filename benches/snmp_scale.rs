@@ -70,7 +70,7 @@ fn serve(rows: usize, port: u16) {
             factory,
             extra_yang: Vec::new(),
             plugins: vec![Box::new(move |p| {
-                p.registry.provide(Arc::new(Interfaces(rows)));
+                p.registry.replace(Arc::new(Interfaces(rows)));
                 Vec::new()
             })],
             opener: Arc::new(lifeline::ports::serial::TtyOpener),

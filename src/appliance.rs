@@ -100,6 +100,11 @@ impl Appliance {
                 listeners.clone(),
                 &registry,
             )),
+            Box::new(crate::power::PowerService::new(
+                ds.clone(),
+                rt.clone(),
+                &registry,
+            )),
             Box::new(snmp),
         ];
         for plugin in opts.plugins {

@@ -96,6 +96,8 @@ kinds! {
     TunnelDown = "tunnel-down",
     RuleTriggered = "rule-triggered",
     RuleResolved = "rule-resolved",
+    UplinkDegraded = "uplink-degraded",
+    UplinkRoutingFailed = "uplink-routing-failed",
 }
 
 impl EventKind {

@@ -8,9 +8,11 @@ pub mod host;
 pub mod listen;
 pub mod northbound;
 pub mod ports;
+pub mod power;
 pub mod schema;
 pub mod service;
 pub mod shutdown;
+pub mod snmp;
 pub mod xml;
 
 /// The seed corpus of fuzz target `name` (`fuzz/corpus/NAME`), for the unit

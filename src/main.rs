@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let mut sims = Vec::new();
+    let mut power = None;
     let (state_dir, factory) = if args.demo {
         let dir = std::env::temp_dir().join(format!("lifeline-demo-{}", std::process::id()));
         // Four simulated routers on pty pairs, on the ports' device paths.
@@ -71,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
                 &link,
             )?);
         }
+        power = Some(demo_power(&sims).await?);
         let config = DEMO_CONFIG.replace("/run/lifeline-demo", &ttys.display().to_string());
         (dir, config)
     } else {
@@ -109,6 +111,13 @@ async fn main() -> anyhow::Result<()> {
             "           telnet 127.0.0.1 12001   raw: nc 127.0.0.1 14001   RFC 2217: rfc2217://127.0.0.1:15001"
         );
         println!("           user operator/operator lands in the port chooser (read-only)");
+        println!(
+            "  power    PDU pdu1 (powermand on 127.0.0.1:20101): outlet N feeds router N (~p, or"
+        );
+        println!(
+            "           request power device pdu1 outlet t1 cycle); UPS ups1 (upsd on 127.0.0.1:20493)"
+        );
+        println!("           goes on battery for a minute every 10 minutes");
     }
     // Stop on SIGINT or SIGTERM: sessions are told, and the process is gone
     // within 3 s (every write that matters is already on disk).
@@ -121,7 +130,40 @@ async fn main() -> anyhow::Result<()> {
     appliance
         .shutdown(std::time::Duration::from_millis(2000))
         .await;
+    drop(power);
     drop(sims);
     // Tasks still running (sessions that did not end in time) go with the process.
     std::process::exit(0)
+}
+
+/// The demo's PDU (outlet tN feeds router N: cycling it reboots the router on
+/// its console) and UPS, on fixed loopback ports the demo config names.
+async fn demo_power(
+    routers: &[lifeline::ports::sim::Sim],
+) -> anyhow::Result<(
+    lifeline::power::sim::PowermanSim,
+    lifeline::power::sim::NutSim,
+)> {
+    use lifeline::power::sim::{NutSim, PowermanSim};
+    let switches: Vec<_> = routers.iter().map(|r| r.power()).collect();
+    let plugs: Vec<String> = (1..=routers.len()).map(|n| format!("t{n}")).collect();
+    let watch = std::sync::Arc::new(move |plug: &str, on: bool| {
+        let n: Option<usize> = plug.strip_prefix('t').and_then(|n| n.parse().ok());
+        if let Some(switch) = n.and_then(|n| switches.get(n.wrapping_sub(1))) {
+            switch(on);
+        }
+    });
+    let pdu = PowermanSim::start("127.0.0.1:20101".parse()?, &plugs, watch)
+        .await
+        .context("the demo PDU on 127.0.0.1:20101")?;
+    let ups = NutSim::start(
+        "127.0.0.1:20493".parse()?,
+        "ups1",
+        "monitor",
+        "monitor",
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .context("the demo UPS on 127.0.0.1:20493")?;
+    Ok((pdu, ups))
 }

@@ -6,11 +6,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeline::northbound::snmp::agent::{Seal, seal};
-use lifeline::northbound::snmp::ber::{Oid, Value};
-use lifeline::northbound::snmp::config::{Level, User};
-use lifeline::northbound::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType};
-use lifeline::northbound::snmp::usm::{AuthProto, PrivProto};
+use lifeline::snmp::ber::{Oid, Value};
+use lifeline::snmp::message::{self, FLAG_PRIV, FLAG_REPORTABLE, Pdu, PduType};
+use lifeline::snmp::seal::{Seal, User, seal};
+use lifeline::snmp::security::Level;
+use lifeline::snmp::usm::{AuthProto, PrivProto};
 
 pub const WINDOW: usize = 32;
 pub const SECONDS: f64 = 4.0;

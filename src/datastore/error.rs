@@ -169,6 +169,7 @@ impl From<crate::service::Refusal> for Error {
         };
         let mut e = Error::application(tag, r.message);
         e.path = r.path;
+        e.app_tag = r.app_tag.map(str::to_string);
         e
     }
 }

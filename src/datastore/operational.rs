@@ -25,11 +25,11 @@ pub fn add_state(
     modules: &HashMap<String, String>,
 ) -> Result<()> {
     let paths = filter::paths(filter, modules)?;
-    for (root, _) in registry.roots() {
+    for (root, provider) in registry.roots() {
         let Some(select) = narrow(ctx, &root, paths.as_deref()) else {
             continue;
         };
-        let entries = registry.read_all(&root, select);
+        let entries = crate::service::state::read_pages(&*provider, &root, select);
         if entries.is_empty() {
             continue;
         }

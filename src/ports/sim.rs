@@ -66,6 +66,16 @@ impl Router {
         );
     }
 
+    /// Power came back (or a reload): the bootstrap, then the login prompt.
+    pub fn boot(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            b"System Bootstrap, Version 15.1(4)M, RELEASE SOFTWARE\r\nInitializing memory...\r\nLoading flash:c2900-universalk9-mz.SPA.157-3.M6.bin ... [OK]\r\nPress RETURN to get started!\r\n",
+        );
+        self.stage = Stage::Username;
+        self.line.clear();
+        self.booted = Instant::now();
+    }
+
     fn prompt(&self) -> String {
         match self.stage {
             Stage::Username => "Username: ".into(),
@@ -150,11 +160,8 @@ impl Router {
                 }
             }
             Stage::ConfirmReload => {
-                say(
-                    "\n*** System restarting...\nSystem Bootstrap, Version 15.1(4)M, RELEASE SOFTWARE\nInitializing memory...\nLoading flash:c2900-universalk9-mz.SPA.157-3.M6.bin ... [OK]\nPress RETURN to get started!",
-                );
-                self.stage = Stage::Username;
-                self.booted = Instant::now();
+                say("\n*** System restarting...");
+                self.boot(out);
             }
             Stage::User | Stage::Enable => self.command(line, out),
         }
@@ -251,6 +258,7 @@ impl Router {
 /// A running simulated device.
 pub struct Sim {
     link: PathBuf,
+    power: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -294,15 +302,25 @@ impl Sim {
         let _ = std::fs::remove_file(link);
         std::os::unix::fs::symlink(&path, link)?;
         let master = Tty::from_fd(master)?;
-        let task = tokio::spawn(run(master, slave, Router::new(hostname)));
+        let (power, powered) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(run(master, slave, Router::new(hostname), powered));
         Ok(Sim {
             link: link.to_path_buf(),
+            power,
             task,
         })
     }
 
     pub fn link(&self) -> &Path {
         &self.link
+    }
+
+    /// Switches the router's power: off, it is silent and deaf; on, it boots.
+    pub fn power(&self) -> impl Fn(bool) + Send + Sync + 'static {
+        let power = self.power.clone();
+        move |on| {
+            power.send_replace(on);
+        }
     }
 }
 
@@ -315,18 +333,37 @@ impl Drop for Sim {
 
 /// `_slave` stays open so the master never sees a hang-up while the appliance
 /// closes and reopens the port.
-async fn run(master: Tty, _slave: OwnedFd, mut router: Router) {
+async fn run(
+    master: Tty,
+    _slave: OwnedFd,
+    mut router: Router,
+    mut powered: tokio::sync::watch::Receiver<bool>,
+) {
     let mut out = Vec::new();
     router.banner(&mut out);
     let _ = serial::write_all(&master, &out).await;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.tick().await;
     let mut buf = [0u8; 1024];
+    let mut on = true;
     loop {
         out.clear();
         tokio::select! {
-            _ = tick.tick() => router.tick(&mut out),
+            _ = tick.tick(), if on => router.tick(&mut out),
+            r = powered.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let now = *powered.borrow_and_update();
+                if now && !on {
+                    router.boot(&mut out);
+                    router.banner(&mut out);
+                }
+                on = now;
+            }
             r = serial::read(&master, &mut buf) => match r {
+                // Without power, what is typed goes nowhere.
+                Ok(_) if !on => {}
                 Ok(n) => {
                     for &b in &buf[..n] {
                         router.input(b, &mut out);

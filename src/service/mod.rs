@@ -77,6 +77,9 @@ pub struct Refusal {
     /// The data path the refusal is about, if any.
     pub path: Option<String>,
     pub reason: Reason,
+    /// The rpc-error's error-app-tag, for callers that act on the kind of
+    /// failure (a power device that refused, timed out, was unreachable).
+    pub app_tag: Option<&'static str>,
 }
 
 impl Refusal {
@@ -85,6 +88,7 @@ impl Refusal {
             message: message.into(),
             path: None,
             reason,
+            app_tag: None,
         }
     }
 
@@ -98,6 +102,11 @@ impl Refusal {
 
     pub fn missing(message: impl Into<String>) -> Refusal {
         Refusal::new(Reason::Missing, message)
+    }
+
+    pub fn tagged(mut self, tag: &'static str) -> Refusal {
+        self.app_tag = Some(tag);
+        self
     }
 
     pub fn at(mut self, path: impl Into<String>) -> Refusal {

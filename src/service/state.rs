@@ -138,15 +138,26 @@ impl Registry {
         Arc::new(Registry::default())
     }
 
-    /// Adds a provider; one registered later for the same root replaces the
-    /// earlier one (a test or benchmark standing in for the host).
+    /// Adds a provider. Several may answer for one root (the ports' own state
+    /// and the power state of their outlets): their entries are merged.
     pub fn provide(&self, p: Arc<dyn StateProvider>) {
         let mut all = self.providers.write();
         for root in p.roots() {
-            all.retain(|(r, _)| r != root);
             all.push((root.to_string(), p.clone()));
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// Puts a provider in the place of every other for its roots (a test or
+    /// benchmark standing in for the host).
+    pub fn replace(&self, p: Arc<dyn StateProvider>) {
+        {
+            let mut all = self.providers.write();
+            for root in p.roots() {
+                all.retain(|(r, _)| r != root);
+            }
+        }
+        self.provide(p);
     }
 
     /// Registers the handler of the action or RPC at `schema_path` (a data
@@ -164,7 +175,7 @@ impl Registry {
         self.providers.read().clone()
     }
 
-    /// The provider of a root.
+    /// The (first) provider of a root.
     pub fn provider(&self, root: &str) -> Option<Arc<dyn StateProvider>> {
         self.providers
             .read()
@@ -173,11 +184,26 @@ impl Registry {
             .map(|(_, p)| p.clone())
     }
 
-    /// Every entry of a root that the selection asks for, page by page.
+    /// Every entry of a root that the selection asks for, from every provider
+    /// of it, page by page (one list entry may come from several).
     pub fn read_all(&self, root: &str, select: Select) -> Vec<Value> {
-        let Some(p) = self.provider(root) else {
-            return Vec::new();
-        };
+        let providers: Vec<_> = self
+            .providers
+            .read()
+            .iter()
+            .filter(|(r, _)| r == root)
+            .map(|(_, p)| p.clone())
+            .collect();
+        providers
+            .into_iter()
+            .flat_map(|p| read_pages(&*p, root, select.clone()))
+            .collect()
+    }
+}
+
+/// Every entry of one provider's root, page by page.
+pub fn read_pages(p: &dyn StateProvider, root: &str, select: Select) -> Vec<Value> {
+    {
         let mut q = StateQuery {
             root: root.to_string(),
             select,

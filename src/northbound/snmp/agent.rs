@@ -10,11 +10,11 @@ use std::time::Instant;
 use super::ber::{self, Oid, Value};
 use super::config::{Config, Level, MODEL_USM, MODEL_V1, MODEL_V2C, User};
 use super::message::{
-    self, ErrorStatus, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Message, Pdu, PduType, V3Out,
+    self, ErrorStatus, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, Message, Pdu, PduType,
 };
-use super::mib::{self, BadValue, Cell, Conv, Live, Mib, View as MibView};
+use super::mib::{self, BadValue, Cell, Contexts, Conv, Live, Mib, View as MibView};
 use super::usm;
-use super::vacm::{Denied, View};
+use super::vacm::View;
 
 /// The agent's counters (SNMPv2-MIB snmp group, MPD, USM, target MIB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +70,7 @@ pub const STAT_OIDS: &[(Stat, &[u32])] = &[
     (Stat::DecryptionErrors, &[1, 3, 6, 1, 6, 3, 15, 1, 1, 6]),
 ];
 
-/// The largest message we send or accept.
-pub const MAX_MESSAGE: usize = 65507;
+pub use crate::snmp::seal::{MAX_MESSAGE, Seal, seal};
 /// The USM time window, seconds.
 const TIME_WINDOW: i64 = 150;
 
@@ -86,7 +85,9 @@ pub struct Agent {
     pub boots: u32,
     pub start: Instant,
     stats: [AtomicU32; STATS],
+    /// The default context's MIB.
     pub mib: Arc<Mib>,
+    contexts: Option<Contexts>,
     salt: AtomicU64,
 }
 
@@ -139,6 +140,8 @@ pub struct SetFailure {
 }
 
 struct Ctx<'a> {
+    /// The MIB of the request's context.
+    mib: Arc<Mib>,
     version: i64,
     read: Option<&'a View>,
     write: Option<&'a View>,
@@ -153,8 +156,32 @@ impl Agent {
             start: Instant::now(),
             stats: Default::default(),
             mib,
+            contexts: None,
             salt: AtomicU64::new(rand::random()),
         }
+    }
+
+    /// Serves `contexts` beside the default context.
+    pub fn with_contexts(mut self, contexts: Contexts) -> Agent {
+        self.contexts = Some(contexts);
+        self
+    }
+
+    /// Forgets what every MIB built (after a commit that changed the agent).
+    pub fn invalidate(&self) {
+        self.mib.invalidate();
+        if let Some(c) = &self.contexts {
+            c.clear();
+        }
+    }
+
+    /// The MIB of a context, if the agent knows it.
+    fn mib_of(&self, context: &[u8]) -> Option<Arc<Mib>> {
+        if context.is_empty() {
+            return Some(self.mib.clone());
+        }
+        let name = std::str::from_utf8(context).ok()?;
+        self.contexts.as_ref()?.get(&self.mib, name)
     }
 
     pub fn count(&self, s: Stat) {
@@ -221,6 +248,10 @@ impl Agent {
             self.count(Stat::UnknownPduHandlers);
             return Outcome::Drop;
         }
+        let Some(mib) = self.mib_of(entry.context.as_bytes()) else {
+            self.count(Stat::UnknownContexts);
+            return Outcome::Drop;
+        };
         let views = match cfg.vacm.resolve(
             model,
             &entry.security_name,
@@ -234,6 +265,7 @@ impl Agent {
             }
         };
         let ctx = Ctx {
+            mib,
             version: m.version,
             read: views.read,
             write: views.write,
@@ -371,13 +403,14 @@ impl Agent {
             self.count(Stat::UnknownPduHandlers);
             return Outcome::Drop;
         }
-        if !scoped.context_name.is_empty() {
+        let Some(mib) = self.mib_of(scoped.context_name) else {
             return report(
                 Stat::UnknownContexts,
                 Some(user),
                 level.min(Level::AuthNoPriv),
             );
-        }
+        };
+        let context = String::from_utf8_lossy(scoped.context_name).into_owned();
         if !scoped.pdu.kind.confirmed() || scoped.pdu.kind == PduType::Inform {
             self.count(Stat::UnknownPduHandlers);
             return Outcome::Drop;
@@ -386,14 +419,11 @@ impl Agent {
             msg_id: m.msg_id,
             level,
             user: user.clone(),
-            context_name: Vec::new(),
+            context_name: scoped.context_name.to_vec(),
             max_size,
         };
-        let views = match cfg.vacm.resolve(MODEL_USM, &user.name, level, "") {
+        let views = match cfg.vacm.resolve(MODEL_USM, &user.name, level, &context) {
             Ok(v) => v,
-            Err(Denied::NoSuchContext) => {
-                return report(Stat::UnknownContexts, Some(user), level);
-            }
             Err(_) => {
                 let mut r = Pdu::response(scoped.pdu.request_id, scoped.pdu.varbinds);
                 r.error_status = ErrorStatus::AuthorizationError as i32;
@@ -405,6 +435,7 @@ impl Agent {
         // Room for the v3 header, the security parameters and padding.
         let overhead = 120 + rt.engine_id.len() + user.name.len();
         let ctx = Ctx {
+            mib,
             version: message::V3,
             read: views.read,
             write: views.write,
@@ -469,7 +500,7 @@ impl Agent {
     }
 
     fn execute(&self, ctx: &Ctx<'_>, pdu: Pdu, reply: Reply, name: &str, rt: &Runtime) -> Outcome {
-        let mut view = self.mib.view();
+        let mut view = ctx.mib.view();
         let snap = &mut view;
         let response = match pdu.kind {
             PduType::Get => self.get(ctx, snap, &pdu),
@@ -670,59 +701,6 @@ impl Agent {
         let rt = self.runtime.read().clone();
         self.wrap(&rt, &job.reply, &pdu)
     }
-}
-
-/// How to secure an outgoing v3 message: the user and level, and the
-/// authoritative engine (us for responses and traps, the receiver for informs).
-pub struct Seal<'a> {
-    pub user: &'a User,
-    pub level: Level,
-    pub msg_id: i32,
-    /// Flags besides auth and priv (reportable, for informs).
-    pub flags: u8,
-    pub engine: &'a [u8],
-    pub boots: u32,
-    pub time: u32,
-    /// The privacy salt (msgPrivacyParameters), unused without privacy.
-    pub salt: [u8; 8],
-}
-
-/// A v3 message around a ScopedPDU: encrypted and authenticated as the user's
-/// keys and the level say (RFC 3414 3.1).
-pub fn seal(s: &Seal<'_>, scoped: &[u8]) -> Vec<u8> {
-    let mut flags = s.flags;
-    let data = match (&s.user.privacy, s.level) {
-        (Some((proto, key)), Level::AuthPriv) => {
-            flags |= FLAG_PRIV;
-            usm::encrypt(*proto, key, s.boots, s.time, s.salt, scoped)
-        }
-        _ => scoped.to_vec(),
-    };
-    let auth = s
-        .user
-        .auth
-        .as_ref()
-        .filter(|_| s.level >= Level::AuthNoPriv);
-    if auth.is_some() {
-        flags |= FLAG_AUTH;
-    }
-    let (mut out, off) = message::encode_v3(&V3Out {
-        msg_id: s.msg_id,
-        max_size: MAX_MESSAGE as i32,
-        flags,
-        engine_id: s.engine,
-        boots: s.boots,
-        time: s.time,
-        user: s.user.name.as_bytes(),
-        auth_len: auth.map_or(0, |(p, _)| p.mac_len()),
-        privacy: if flags & FLAG_PRIV != 0 { &s.salt } else { &[] },
-        data: &data,
-    });
-    if let Some((proto, key)) = auth {
-        let mac = proto.mac(key, &out, off);
-        out[off..off + mac.len()].copy_from_slice(&mac);
-    }
-    out
 }
 
 fn error(req: &Pdu, status: ErrorStatus, index: usize, varbinds: Vec<(Oid, Value)>) -> Pdu {

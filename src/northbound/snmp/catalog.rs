@@ -41,7 +41,13 @@ const PARITY: Conv = Conv::Enum(&[
 
 const IF_STATE: &str = "/ietf-interfaces:interfaces-state/interface";
 const PORTS: &str = "/lifeline-ports:ports/port";
-const UPS: &str = "/lifeline-power:power/device[ups][1]/ups";
+const UPS: &str = "/lifeline-power:power/device[ups][$context]/ups";
+
+/// The SNMP contexts beyond the default: one per UPS, by device name, each
+/// holding UPS-MIB (a MIB of one UPS) for that UPS; the default context's
+/// UPS-MIB is the first UPS's. `[$context]` in a path is that UPS.
+pub const CONTEXTS: &str = "/lifeline-power:power/device[ups]";
+pub const CONTEXT_MIB: &[u32] = &[1, 3, 6, 1, 2, 1, 33];
 
 const fn e(oid: &'static [u32]) -> &'static [u32] {
     oid
@@ -101,10 +107,10 @@ pub const SCALARS: &[Scalar] = &[
         default: None,
         fallback: None,
     },
-    // UPS-MIB, for the first UPS.
+    // UPS-MIB, for the context's UPS.
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 1, 5],
-        path: "/lifeline-power:power/device[ups][1]/name",
+        path: "/lifeline-power:power/device[ups][$context]/name",
         conv: Conv::Str,
         write: None,
         default: None,
@@ -112,7 +118,7 @@ pub const SCALARS: &[Scalar] = &[
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 1],
-        path: "/lifeline-power:power/device[ups][1]/ups/status",
+        path: "/lifeline-power:power/device[ups][$context]/ups/status",
         conv: Conv::UpsBattery,
         write: None,
         default: None,
@@ -120,7 +126,7 @@ pub const SCALARS: &[Scalar] = &[
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 3],
-        path: "/lifeline-power:power/device[ups][1]/ups/runtime",
+        path: "/lifeline-power:power/device[ups][$context]/ups/runtime",
         conv: Conv::DivInt(60),
         write: None,
         default: None,
@@ -128,7 +134,7 @@ pub const SCALARS: &[Scalar] = &[
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 2, 4],
-        path: "/lifeline-power:power/device[ups][1]/ups/battery-charge",
+        path: "/lifeline-power:power/device[ups][$context]/ups/battery-charge",
         conv: Conv::Int,
         write: None,
         default: None,
@@ -144,7 +150,7 @@ pub const SCALARS: &[Scalar] = &[
     },
     Scalar {
         oid: &[1, 3, 6, 1, 2, 1, 33, 1, 4, 1],
-        path: "/lifeline-power:power/device[ups][1]/ups/on-battery",
+        path: "/lifeline-power:power/device[ups][$context]/ups/on-battery",
         conv: Conv::Enum(&[("true", 5), ("false", 3)]),
         write: None,
         default: None,
@@ -386,7 +392,11 @@ pub const TABLES: &[Table] = &[
         entry: e(&[1, 3, 6, 1, 2, 1, 33, 1, 4, 4, 1]),
         list: UPS,
         index: &[Index::Const(1)],
-        columns: &[col(1, "", Conv::Const(1)), col(5, "load", Conv::Int)],
+        columns: &[
+            col(1, "", Conv::Const(1)),
+            col(2, "output-voltage", Conv::Round),
+            col(5, "load", Conv::Int),
+        ],
     },
     // LIFELINE-MIB llPortTable.
     Table {
@@ -479,7 +489,7 @@ pub const TABLES: &[Table] = &[
                 "",
                 Conv::Action(&[("none", 1), ("on", 2), ("off", 3), ("cycle", 4)]),
             ),
-            col(5, "cycle-delay", Conv::Gauge),
+            col(5, "off-time", Conv::Gauge),
         ],
     },
     // llUpsTable.
@@ -513,13 +523,24 @@ pub const TABLES: &[Table] = &[
             col(
                 6,
                 "health",
-                Conv::Enum(&[("up", 1), ("degraded", 2), ("down", 3), ("unknown", 4)]),
+                Conv::Enum(&[
+                    ("up", 1),
+                    ("degraded", 2),
+                    ("down", 3),
+                    ("unknown", 4),
+                    ("absent", 5),
+                    ("dormant", 6),
+                    ("disabled", 7),
+                ]),
             ),
             col(7, "active", Conv::Truth),
             col(8, "probe-statistics/sent", Conv::Counter64),
             col(9, "probe-statistics/received", Conv::Counter64),
             col(10, "probe-statistics/consecutive-failures", Conv::Gauge),
             col(11, "probe-statistics/rtt-average", Conv::Gauge),
+            col(12, "probe-statistics/loss", Conv::Gauge),
+            col(13, "reason", Conv::Str),
+            col(14, "last-change", Conv::DateAndTime),
         ],
     },
     // llRuleTable.

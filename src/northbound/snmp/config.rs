@@ -11,7 +11,8 @@ use super::vacm::{Access, Group, Vacm, View};
 use crate::service::Refusal;
 use crate::service::config::{Empty, quote};
 
-pub use super::security::{Level, MODEL_USM, MODEL_V1, MODEL_V2C, Model};
+pub use crate::snmp::seal::User;
+pub use crate::snmp::security::{Level, MODEL_USM, MODEL_V1, MODEL_V2C, Model};
 
 pub const ROOT: &str = "/ietf-snmp:snmp";
 
@@ -20,24 +21,6 @@ pub struct CommunityEntry {
     pub name: Vec<u8>,
     pub security_name: String,
     pub context: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub auth: Option<(AuthProto, Vec<u8>)>,
-    pub privacy: Option<(PrivProto, Vec<u8>)>,
-}
-
-impl User {
-    /// The highest level this user can use.
-    pub fn level(&self) -> Level {
-        match (&self.auth, &self.privacy) {
-            (Some(_), Some(_)) => Level::AuthPriv,
-            (Some(_), None) => Level::AuthNoPriv,
-            _ => Level::NoAuthNoPriv,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

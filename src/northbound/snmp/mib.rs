@@ -366,6 +366,9 @@ pub struct Mib {
     docs: Mutex<HashMap<String, Merged>>,
     /// List keys by schema path.
     keys: Mutex<HashMap<String, Vec<String>>>,
+    /// The SNMP context this MIB serves (`[$context]` in paths is its
+    /// entry); `None` for the default context, where it is the first entry.
+    context: Option<String>,
 }
 
 /// A top-level node's configuration with its state: when, of which version
@@ -386,8 +389,8 @@ impl Mib {
     /// The MIB of the catalog and the agent's own objects (by type OID).
     pub fn new(
         source: Arc<dyn Source>,
-        scalars: &'static [Scalar],
-        tables: &'static [Table],
+        scalars: impl IntoIterator<Item = &'static Scalar>,
+        tables: impl IntoIterator<Item = &'static Table>,
         own: Vec<(Vec<u32>, Own)>,
     ) -> Mib {
         let mut segments = Vec::new();
@@ -419,7 +422,32 @@ impl Mib {
             source: Some(source),
             docs: Mutex::default(),
             keys: Mutex::default(),
+            context: None,
         }
+    }
+
+    /// The same objects for the SNMP context `name`.
+    pub fn in_context(mut self, name: &str) -> Mib {
+        self.context = Some(name.to_string());
+        self
+    }
+
+    /// The key values of the entries `list` selects (the context names).
+    pub fn keys_of(&self, list: &str) -> Vec<String> {
+        let Some(source) = &self.source else {
+            return Vec::new();
+        };
+        let (doc, hits) = self.nodes(source.as_ref(), list);
+        let Some(key) = hits.first().and_then(|h| {
+            self.list_keys(source.config().0.ctx, &h.schema)
+                .into_iter()
+                .next()
+        }) else {
+            return Vec::new();
+        };
+        hits.iter()
+            .filter_map(|h| resolve(&doc, &h.at)?.get(&key).and_then(scalar_text))
+            .collect()
     }
 
     /// A MIB of fixed objects (tests, the fuzz target).
@@ -439,6 +467,7 @@ impl Mib {
             source: None,
             docs: Mutex::default(),
             keys: Mutex::default(),
+            context: None,
         }
     }
 
@@ -675,12 +704,16 @@ impl Mib {
                         vec![Hit {
                             at,
                             path: shown,
-                            schema,
+                            schema: schema.clone(),
                             parent_entry: enclosing(&h.at),
                         }]
                     }
                 };
                 for p in &preds {
+                    if *p == "$context" {
+                        found = self.in_scope(&doc, ctx, &schema, found);
+                        continue;
+                    }
                     match p.parse::<usize>() {
                         Ok(n) => {
                             found = found
@@ -698,6 +731,32 @@ impl Mib {
             hits = next;
         }
         (doc, hits)
+    }
+
+    /// The entry of this MIB's context among `found`: the one whose key is
+    /// the context's name, or the first in the default context.
+    fn in_scope(
+        &self,
+        doc: &JsonValue,
+        ctx: &yang5::context::Context,
+        schema: &str,
+        found: Vec<Hit>,
+    ) -> Vec<Hit> {
+        let Some(name) = &self.context else {
+            return found.into_iter().take(1).collect();
+        };
+        let Some(key) = self.list_keys(ctx, schema).into_iter().next() else {
+            return Vec::new();
+        };
+        found
+            .into_iter()
+            .filter(|h| {
+                resolve(doc, &h.at)
+                    .and_then(|e| e.get(&key))
+                    .and_then(scalar_text)
+                    .is_some_and(|k| k == *name)
+            })
+            .collect()
     }
 
     fn fill_scalar(&self, source: &dyn Source, b: &mut Built, s: &Scalar) {
@@ -774,6 +833,45 @@ impl Mib {
                 b.objects.insert(oid, Cell::Value(v));
             }
         }
+    }
+}
+
+/// The SNMP contexts beyond the default, each a MIB of its own built when a
+/// request first names it; a context is known while the entry it names is.
+pub struct Contexts {
+    /// The entries that are contexts, by key.
+    list: &'static str,
+    make: Box<dyn Fn(&str) -> Mib + Send + Sync>,
+    mibs: Mutex<HashMap<String, Arc<Mib>>>,
+}
+
+impl Contexts {
+    pub fn new(list: &'static str, make: Box<dyn Fn(&str) -> Mib + Send + Sync>) -> Contexts {
+        Contexts {
+            list,
+            make,
+            mibs: Mutex::default(),
+        }
+    }
+
+    pub fn clear(&self) {
+        self.mibs.lock().clear();
+    }
+
+    /// The MIB of context `name`, if `default` (the default context's MIB,
+    /// whose data names the contexts) knows it.
+    pub fn get(&self, default: &Mib, name: &str) -> Option<Arc<Mib>> {
+        let names = default.keys_of(self.list);
+        let mut mibs = self.mibs.lock();
+        mibs.retain(|n, _| names.contains(n));
+        if !names.iter().any(|n| n == name) {
+            return None;
+        }
+        Some(
+            mibs.entry(name.to_string())
+                .or_insert_with(|| Arc::new((self.make)(name)))
+                .clone(),
+        )
     }
 }
 

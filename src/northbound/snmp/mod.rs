@@ -3,16 +3,14 @@
 //! configuration and the state providers, never on the datastore's thread),
 //! writing through the datastore, and sending the event bus as traps and informs.
 pub mod agent;
-pub mod ber;
 pub mod catalog;
 pub mod config;
 pub mod fuzz;
-pub mod message;
 pub mod mib;
 pub mod notify;
-pub mod security;
-pub mod usm;
 pub mod vacm;
+
+pub use crate::snmp::{ber, message, seal, security, usm};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,7 +23,7 @@ use tokio::sync::watch;
 use self::agent::{Agent, Edit, Outcome, Runtime, STAT_OIDS, SetFailure, Stat};
 use self::ber::{Oid, Value};
 use self::message::ErrorStatus;
-use self::mib::{Cell, Live, Mib, Own};
+use self::mib::{Cell, Contexts, Live, Mib, Own, Source};
 use crate::datastore::{ActionCall, Face, Handle};
 use crate::listen::{Endpoint, Kind, Listeners, ServeFuture, UdpHandler};
 use crate::service::state::Select;
@@ -170,8 +168,9 @@ impl SnmpService {
         registry: &Registry,
     ) -> std::io::Result<SnmpService> {
         let (generated_id, boots) = engine_state(state_dir)?;
+        let source: Arc<dyn Source> = Arc::new(Model(ds.clone()));
         let mib = Mib::new(
-            Arc::new(Model(ds.clone())),
+            source.clone(),
             catalog::SCALARS,
             catalog::TABLES,
             own_objects(sys_descr(), boots),
@@ -179,14 +178,30 @@ impl SnmpService {
         if let Err(e) = mib.check() {
             return Err(std::io::Error::other(e));
         }
-        let agent = Arc::new(Agent::new(
-            Runtime {
-                config: Default::default(),
-                engine_id: generated_id.clone(),
-            },
-            boots,
-            Arc::new(mib),
-        ));
+        let contexts = Contexts::new(
+            catalog::CONTEXTS,
+            Box::new(move |name| {
+                let within = |oid: &[u32]| oid.starts_with(catalog::CONTEXT_MIB);
+                Mib::new(
+                    source.clone(),
+                    catalog::SCALARS.iter().filter(|s| within(s.oid)),
+                    catalog::TABLES.iter().filter(|t| within(t.entry)),
+                    Vec::new(),
+                )
+                .in_context(name)
+            }),
+        );
+        let agent = Arc::new(
+            Agent::new(
+                Runtime {
+                    config: Default::default(),
+                    engine_id: generated_id.clone(),
+                },
+                boots,
+                Arc::new(mib),
+            )
+            .with_contexts(contexts),
+        );
         let notifier = notify::Notifier::new(agent.clone(), ds.events.clone(), rt);
         listeners.handle_udp(
             Kind::Snmp,
@@ -378,7 +393,7 @@ struct Apply {
 impl Prepared for Apply {
     fn apply(self: Box<Self>) {
         *self.agent.runtime.write() = Arc::new(self.runtime);
-        self.agent.mib.invalidate();
+        self.agent.invalidate();
         self.plan.apply();
         let (flag, on) = self.serving;
         flag.store(on, std::sync::atomic::Ordering::Relaxed);

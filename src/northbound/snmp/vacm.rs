@@ -76,7 +76,6 @@ pub struct Vacm {
 /// Why access was refused (RFC 3415 3.2), for error-status and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
-    NoSuchContext,
     NoGroupName,
     NoAccessEntry,
     NoSuchView,
@@ -98,9 +97,6 @@ impl Vacm {
         level: Level,
         context: &str,
     ) -> Result<Views<'_>, Denied> {
-        if !context.is_empty() {
-            return Err(Denied::NoSuchContext);
-        }
         let group = self
             .groups
             .iter()
@@ -202,10 +198,11 @@ mod tests {
             r(MODEL_V2C, "admin", Level::NoAuthNoPriv).unwrap_err(),
             Denied::NoGroupName
         );
+        // Whether a context exists is the agent's to say; VACM only matches it.
         assert_eq!(
             vacm.resolve(MODEL_USM, "admin", Level::AuthPriv, "other")
                 .unwrap_err(),
-            Denied::NoSuchContext
+            Denied::NoAccessEntry
         );
     }
 }
