@@ -11,7 +11,8 @@ VENV=${LIFELINE_VENV:-/opt/lifeline-venv}
 build_pkgs=(build-essential cmake libpcre2-dev pkg-config ca-certificates)
 peer_pkgs=(snmp snmpd snmptrapd libsnmp-base smitools libyang2-tools netconfd yangcli
   openssh-server openssh-client sshpass telnet expect socat ser2net python3-serial python3-venv
-  nut-server nut-client nut-powerman-pdu libnss3-tools powerman iputils-ping nftables iproute2)
+  nut-server nut-client nut-powerman-pdu libnss3-tools powerman iputils-ping nftables iproute2
+  wireguard-go wireguard-tools)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${peer_pkgs[@]}")
 

@@ -105,6 +105,11 @@ impl Appliance {
                 rt.clone(),
                 &registry,
             )),
+            Box::new(crate::uplinks::UplinksService::new(
+                events.clone(),
+                rt.clone(),
+                &registry,
+            )),
             Box::new(snmp),
         ];
         for plugin in opts.plugins {

@@ -124,6 +124,18 @@ pub trait Payload: Serialize {
     const NOTIFICATION: &'static str;
 }
 
+/// Makes a payload struct (with one lifetime) the payload of `kind`, sent as
+/// notification `notif`.
+#[macro_export]
+macro_rules! payload {
+    ($name:ident, $kind:ident, $notif:literal) => {
+        impl $crate::events::Payload for $name<'_> {
+            const KIND: $crate::events::EventKind = $crate::events::EventKind::$kind;
+            const NOTIFICATION: &'static str = $notif;
+        }
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct Event {
     /// Increasing, unique within one run.

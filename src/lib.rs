@@ -13,6 +13,7 @@ pub mod schema;
 pub mod service;
 pub mod shutdown;
 pub mod snmp;
+pub mod uplinks;
 pub mod xml;
 
 /// The seed corpus of fuzz target `name` (`fuzz/corpus/NAME`), for the unit

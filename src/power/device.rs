@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::config::{self, Driver};
 use super::snmp_pdu::{Profile, Snmp};
 use super::{DriverError, Op, OutletReading, OutletState, Reading, UpsReading, nut, powerman};
-use crate::events::{EventBus, EventKind, Payload, Severity};
+use crate::events::{EventBus, Severity};
 
 /// The longest wait between tries to reach a device that does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -345,10 +345,11 @@ struct OutletChange<'a> {
     previous: OutletState,
 }
 
-impl Payload for OutletChange<'_> {
-    const KIND: EventKind = EventKind::OutletStateChange;
-    const NOTIFICATION: &'static str = "lifeline-power:outlet-state-change";
-}
+crate::payload!(
+    OutletChange,
+    OutletStateChange,
+    "lifeline-power:outlet-state-change"
+);
 
 #[derive(Serialize)]
 struct Unreachable<'a> {
@@ -356,20 +357,22 @@ struct Unreachable<'a> {
     error: &'a str,
 }
 
-impl Payload for Unreachable<'_> {
-    const KIND: EventKind = EventKind::PowerDeviceUnreachable;
-    const NOTIFICATION: &'static str = "lifeline-power:power-device-unreachable";
-}
+crate::payload!(
+    Unreachable,
+    PowerDeviceUnreachable,
+    "lifeline-power:power-device-unreachable"
+);
 
 #[derive(Serialize)]
 struct Reachable<'a> {
     device: &'a str,
 }
 
-impl Payload for Reachable<'_> {
-    const KIND: EventKind = EventKind::PowerDeviceReachable;
-    const NOTIFICATION: &'static str = "lifeline-power:power-device-reachable";
-}
+crate::payload!(
+    Reachable,
+    PowerDeviceReachable,
+    "lifeline-power:power-device-reachable"
+);
 
 #[derive(Serialize)]
 struct UpsEvent<'a> {
@@ -386,10 +389,7 @@ macro_rules! ups_payload {
         #[derive(Serialize)]
         #[serde(transparent)]
         struct $name<'a>(UpsEvent<'a>);
-        impl Payload for $name<'_> {
-            const KIND: EventKind = EventKind::$kind;
-            const NOTIFICATION: &'static str = $notif;
-        }
+        crate::payload!($name, $kind, $notif);
     };
 }
 

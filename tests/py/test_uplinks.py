@@ -1,0 +1,286 @@
+"""The connection manager in network namespaces (never the host's routes):
+lifelined in the appliance's namespace with two veth uplinks to two ISP
+namespaces routing to a NOC namespace; nftables drops and loses packets on the
+primary ISP; the NOC's reachability of the appliance is measured by UDP echo;
+the tunnel is wireguard-go on both ends."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import LIFELINED, factory_config, free_port  # noqa: E402
+from netns import ECHO, PINGER, Topology, in_netns  # noqa: E402
+
+UL = "urn:lifeline:params:xml:ns:yang:lifeline-uplinks"
+NS = {"u": UL}
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"),
+                                reason="needs root and nftables for network namespaces")
+
+
+class NsDaemon:
+    """lifelined inside the appliance's namespace, reached by sockets made there."""
+
+    def __init__(self, topo, tmp, uplinks_xml):
+        self.topo, self.tmp = topo, tmp
+        self.port, cli = free_port(), free_port()
+        (tmp / "factory.xml").write_text(factory_config(self.port, cli) + uplinks_xml)
+        self.log = tmp / "lifelined.log"
+        self.proc = topo.spawn(topo.app, LIFELINED, "--state-dir", str(tmp / "state"),
+                               "--factory-config", str(tmp / "factory.xml"),
+                               stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+        deadline = time.time() + 30
+        while True:
+            try:
+                in_netns(topo.app, lambda: socket.create_connection(("127.0.0.1", self.port), 0.5)).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("lifelined did not start: " + self.log.read_text()[-2000:])
+                time.sleep(0.1)
+        from ncclient import manager
+        sock = in_netns(topo.app, lambda: socket.create_connection(("127.0.0.1", self.port), 10))
+        self.m = manager.connect(host="127.0.0.1", port=self.port, sock=sock, username="admin", password="admin",
+                                 hostkey_verify=False, allow_agent=False, look_for_keys=False, timeout=30)
+
+    def state(self):
+        r = self.m.get(filter=("subtree", f'<uplinks xmlns="{UL}"/>'))
+        return ET.fromstring(r.data_xml).find("u:uplinks", {"u": UL}) if "<data" in r.data_xml else None
+
+    def uplink(self, name):
+        s = self.state()
+        for u in s.findall("u:uplink", NS):
+            if u.findtext("u:name", namespaces=NS) == name:
+                return u
+        raise KeyError(name)
+
+    def active(self):
+        return self.state().findtext("u:state/u:active-uplink", namespaces=NS)
+
+    def wait(self, what, cond, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = cond()
+            if v:
+                return v
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; log: {self.log.read_text()[-3000:]}")
+
+    def close(self):
+        try:
+            self.m.close_session()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def uplinks_xml(extra="", lte_extra="", holddown=3):
+    return (f'<uplinks xmlns="{UL}"><failback-holddown>{holddown}</failback-holddown>'
+            f'<uplink><name>wan</name><interface>up1</interface><priority>10</priority></uplink>'
+            f'<uplink><name>lte</name><interface>up2</interface><priority>20</priority><kind>cellular</kind>'
+            f'{lte_extra}</uplink>{extra}</uplinks>')
+
+
+@pytest.fixture
+def topo():
+    t = Topology()
+    # The gateways as DHCP would leave them: default routes with metrics.
+    t.ip(t.app, "route", "add", "default", "via", "10.1.0.1", "dev", "up1", "metric", "100")
+    t.ip(t.app, "route", "add", "default", "via", "10.2.0.1", "dev", "up2", "metric", "200")
+    yield t
+    t.close()
+
+
+class Pinger:
+    """The NOC sending to the appliance's secondary address every 10 ms."""
+
+    def __init__(self, topo, dst="10.2.0.2", src="10.9.0.1"):
+        topo.spawn(topo.app, sys.executable, "-c", ECHO)
+        self.p = topo.spawn(topo.noc, sys.executable, "-u", "-c", PINGER, dst, src,
+                            stdout=subprocess.PIPE, text=True)
+        self.seen = []
+        os.set_blocking(self.p.stdout.fileno(), False)
+
+    def read(self):
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                return self.seen
+            self.seen.append(float(line))
+
+    def answered_after(self, t):
+        return [x for x in self.read() if x > t]
+
+
+def failover_time(topo, d, pinger):
+    """From the first packet dropped to the NOC reaching the appliance again."""
+    d.wait("the NOC reaching the appliance", lambda: pinger.answered_after(time.monotonic() - 0.5))
+    t0 = time.monotonic()
+    topo.drop_all(topo.isp1)
+    back = d.wait("reachability through the secondary", lambda: pinger.answered_after(t0 + 0.05), timeout=30)
+    return back[0] - t0
+
+
+def test_failover_in_seconds_no_failover_on_loss_and_failback_after_holddown(topo, tmp_path):
+    d = NsDaemon(topo, tmp_path, uplinks_xml())
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        wan = d.uplink("wan")
+        assert wan.findtext("u:gateway-in-use", namespaces=NS) == "10.1.0.1"  # learned
+        assert wan.findtext("u:health", namespaces=NS) == "up"
+        # Our tables and rules, nothing else: the main table is as it was.
+        rules = topo.run(topo.app, "ip", "rule").stdout
+        assert "suppress_prefixlength 0" in rules and "lookup 1000" in rules, rules
+        # Tables in the order of the names: lte 1001, wan 1002.
+        assert "default via 10.1.0.1 dev up1" in topo.ip(topo.app, "route", "show", "table", "1000").stdout
+        assert "default via 10.1.0.1 dev up1" in topo.ip(topo.app, "route", "show", "table", "1002").stdout
+        assert "default via 10.2.0.1 dev up2" in topo.ip(topo.app, "route", "show", "table", "1001").stdout
+        main = topo.ip(topo.app, "route", "show").stdout
+        assert "metric 100" in main and "metric 200" in main
+
+        pinger = Pinger(topo)
+        # 30% loss on the primary for 10 s: degraded at most, never a failover.
+        topo.lossy(topo.isp1, 30)
+        time.sleep(10)
+        s = d.state()
+        assert s.findtext("u:state/u:active-uplink", namespaces=NS) == "wan"
+        assert s.findtext("u:state/u:failovers", namespaces=NS) == "0"
+        assert d.uplink("wan").findtext("u:health", namespaces=NS) in ("up", "degraded")
+        lost = int(d.uplink("wan").findtext("u:probe-statistics/u:sent", namespaces=NS)) - \
+            int(d.uplink("wan").findtext("u:probe-statistics/u:received", namespaces=NS))
+        assert lost > 5
+        topo.heal(topo.isp1)
+        d.wait("wan up again", lambda: d.uplink("wan").findtext("u:health", namespaces=NS) == "up", timeout=30)
+
+        took = failover_time(topo, d, pinger)
+        print(f"failover took {took:.2f} s")
+        assert d.active() == "lte"
+        wan = d.uplink("wan")
+        assert wan.findtext("u:health", namespaces=NS) == "down"
+        assert "unanswered" in wan.findtext("u:reason", namespaces=NS)
+        assert d.state().findtext("u:state/u:failovers", namespaces=NS) == "1"
+        assert "default via 10.2.0.1 dev up2" in topo.ip(topo.app, "route", "show", "table", "1000").stdout
+
+        # Recovery plus the 3 s hold-down, then failback.
+        t = time.monotonic()
+        topo.heal(topo.isp1)
+        d.wait("failback", lambda: d.active() == "wan", timeout=30)
+        assert time.monotonic() - t >= 3
+        assert d.state().findtext("u:state/u:last-failback", namespaces=NS)
+        # The primary's link taken down: failover at once, on carrier.
+        t = time.monotonic()
+        topo.ip(topo.isp1, "link", "set", "cust", "down")
+        d.wait("failover on carrier loss", lambda: d.active() == "lte", timeout=10)
+        assert time.monotonic() - t < 3
+        assert "no carrier" in d.uplink("wan").findtext("u:reason", namespaces=NS)
+    finally:
+        d.close()
+
+
+def test_dormant_uplink_and_absent_interface(topo, tmp_path):
+    topo.ip(topo.app, "link", "set", "up2", "down")
+    # Its default route went with the link: the gateway is configured.
+    xml = uplinks_xml(lte_extra="<gateway>10.2.0.1</gateway><on-demand/>",
+                      extra="<uplink><name>usb</name><interface>wwan9</interface><priority>30</priority></uplink>")
+    d = NsDaemon(topo, tmp_path, xml)
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        assert d.uplink("lte").findtext("u:health", namespaces=NS) == "dormant"
+        assert d.uplink("usb").findtext("u:health", namespaces=NS) == "absent"
+        topo.drop_all(topo.isp1)
+        d.wait("failover to the on-demand uplink", lambda: d.active() == "lte", timeout=30)
+        assert "UP" in topo.ip(topo.app, "link", "show", "up2").stdout.split(">")[0]
+        topo.heal(topo.isp1)
+        d.wait("failback", lambda: d.active() == "wan", timeout=30)
+        d.wait("on-demand uplink down again",
+               lambda: d.uplink("lte").findtext("u:health", namespaces=NS) == "dormant", timeout=10)
+        assert ",UP" not in topo.ip(topo.app, "link", "show", "up2").stdout
+        # The interface that appears later is picked up.
+        topo.ip(topo.app, "link", "add", "wwan9", "type", "veth", "peer", "name", "wwan9p")
+        topo.ip(topo.app, "link", "set", "wwan9", "up")
+        d.wait("usb no longer absent",
+               lambda: d.uplink("usb").findtext("u:health", namespaces=NS) != "absent", timeout=10)
+    finally:
+        d.close()
+
+
+def wg_keys():
+    priv = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout.strip()
+    pub = subprocess.run(["wg", "pubkey"], input=priv, capture_output=True, text=True, check=True).stdout.strip()
+    return priv, pub
+
+
+@pytest.mark.skipif(not shutil.which("wireguard-go"), reason="needs wireguard-go")
+def test_tunnel_on_failover_carries_the_management_address(topo, tmp_path):
+    a_priv, a_pub = wg_keys()
+    n_priv, n_pub = wg_keys()
+    tag = topo.app[-6:]
+    a_if, n_if = f"wga{tag}", f"wgn{tag}"
+    # The NOC's end.
+    topo.spawn(topo.noc, "env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", "-f", n_if,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if os.path.exists(f"/var/run/wireguard/{n_if}.sock"):
+            break
+        time.sleep(0.1)
+    (tmp_path / "n.key").write_text(n_priv)
+    topo.run(topo.noc, "wg", "set", n_if, "listen-port", "51820", "private-key", str(tmp_path / "n.key"),
+             "peer", a_pub, "allowed-ips", "10.200.0.2/32")
+    topo.ip(topo.noc, "addr", "add", "10.200.0.1/24", "dev", n_if)
+    topo.ip(topo.noc, "link", "set", n_if, "up")
+    tunnel = (f"<tunnel><interface>{a_if}</interface><wireguard><private-key>{a_priv}</private-key>"
+              f"<address>10.200.0.2/24</address><peer><public-key>{n_pub}</public-key>"
+              f"<endpoint>10.9.0.1</endpoint><allowed-ips>10.200.0.0/24</allowed-ips>"
+              f"<persistent-keepalive>1</persistent-keepalive></peer></wireguard></tunnel>")
+    d = NsDaemon(topo, tmp_path, uplinks_xml(extra=tunnel))
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        assert not os.path.exists(f"/var/run/wireguard/{a_if}.sock")
+        ping = lambda: topo.run(topo.noc, "ping", "-c", "1", "-W", "1", "10.200.0.2", check=False).returncode == 0
+        assert not ping()
+        topo.drop_all(topo.isp1)
+        d.wait("failover", lambda: d.active() == "lte", timeout=30)
+        d.wait("tunnel up", lambda: d.state().findtext("u:state/u:tunnel-up", namespaces=NS) == "true")
+        # The NOC reaches the appliance's management address through the tunnel.
+        try:
+            d.wait("the NOC reaching 10.200.0.2 through the tunnel", ping, timeout=15)
+        except AssertionError:
+            print("APP", topo.run(topo.app, "wg", "show", check=False).stdout, topo.run(topo.app, "ip", "addr", check=False).stdout.replace("\n", " / "),
+                  topo.ip(topo.app, "route", "show", "table", "1000").stdout, topo.run(topo.app, "ip", "rule").stdout)
+            print("NOC", topo.run(topo.noc, "wg", "show", check=False).stdout)
+            raise
+        topo.heal(topo.isp1)
+        d.wait("failback", lambda: d.active() == "wan", timeout=30)
+        d.wait("tunnel gone", lambda: not os.path.exists(f"/var/run/wireguard/{a_if}.sock"), timeout=10)
+        assert d.state().findtext("u:state/u:tunnel-up", namespaces=NS) == "false"
+        assert topo.ip(topo.app, "link", "show", a_if, check=False).returncode != 0
+    finally:
+        d.close()
+
+
+def test_bad_uplink_config_is_refused_with_its_path(topo, tmp_path):
+    d = NsDaemon(topo, tmp_path, uplinks_xml())
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        from ncclient.operations.rpc import RPCError
+        dup = f'<config><uplinks xmlns="{UL}"><uplink><name>dup</name><interface>up1</interface></uplink></uplinks></config>'
+        with pytest.raises(RPCError) as e:
+            d.m.edit_config(target="running", config=dup)
+        assert "already another uplink" in str(e.value)
+        bad_key = (f'<config><uplinks xmlns="{UL}"><tunnel><wireguard><private-key>nope</private-key>'
+                   '<address>10.200.0.2/24</address><peer><public-key>nope</public-key><endpoint>10.9.0.1</endpoint>'
+                   '<allowed-ips>10.200.0.0/24</allowed-ips></peer></wireguard></tunnel></uplinks></config>')
+        with pytest.raises(RPCError):
+            d.m.edit_config(target="running", config=bad_key)
+        bad_target = f'<config><uplinks xmlns="{UL}"><uplink><name>wan</name><probe><target>not-an-ip</target></probe></uplink></uplinks></config>'
+        with pytest.raises(RPCError):
+            d.m.edit_config(target="running", config=bad_target)
+        assert d.active() == "wan"
+    finally:
+        d.close()
