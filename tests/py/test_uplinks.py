@@ -20,6 +20,8 @@ from netns import ECHO, PINGER, Topology, in_netns  # noqa: E402
 
 UL = "urn:lifeline:params:xml:ns:yang:lifeline-uplinks"
 NS = {"u": UL}
+# LIFELINE-MIB llUplinkHealth.
+HEALTH_COLUMN = ".1.3.6.1.4.1.8072.9999.9999.5433.1.3.1.1.6"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"),
                                 reason="needs root and nftables for network namespaces")
@@ -28,10 +30,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"),
 class NsDaemon:
     """lifelined inside the appliance's namespace, reached by sockets made there."""
 
-    def __init__(self, topo, tmp, uplinks_xml):
+    def __init__(self, topo, tmp, uplinks_xml, ports=None):
         self.topo, self.tmp = topo, tmp
-        self.port, cli = free_port(), free_port()
-        (tmp / "factory.xml").write_text(factory_config(self.port, cli) + uplinks_xml)
+        # A restart keeps the ports: the startup configuration has them.
+        self.port, self.cli_port = ports or (free_port(), free_port())
+        (tmp / "factory.xml").write_text(factory_config(self.port, self.cli_port) + uplinks_xml)
         self.log = tmp / "lifelined.log"
         self.proc = topo.spawn(topo.app, LIFELINED, "--state-dir", str(tmp / "state"),
                                "--factory-config", str(tmp / "factory.xml"),
@@ -49,6 +52,13 @@ class NsDaemon:
         sock = in_netns(topo.app, lambda: socket.create_connection(("127.0.0.1", self.port), 10))
         self.m = manager.connect(host="127.0.0.1", port=self.port, sock=sock, username="admin", password="admin",
                                  hostkey_verify=False, allow_agent=False, look_for_keys=False, timeout=30)
+
+    def cli(self, command):
+        """The CLI over OpenSSH, from inside the appliance's namespace."""
+        return self.topo.run(self.topo.app, "sshpass", "-p", "admin", "ssh", "-p", str(self.cli_port),
+                             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                             "-o", "PubkeyAuthentication=no", "-o", "LogLevel=ERROR", "admin@127.0.0.1",
+                             command, check=False, timeout=60).stdout
 
     def state(self):
         r = self.m.get(filter=("subtree", f'<uplinks xmlns="{UL}"/>'))
@@ -193,6 +203,22 @@ def test_dormant_uplink_and_absent_interface(topo, tmp_path):
         d.wait("wan active", lambda: d.active() == "wan")
         assert d.uplink("lte").findtext("u:health", namespaces=NS) == "dormant"
         assert d.uplink("usb").findtext("u:health", namespaces=NS) == "absent"
+        # The same health in LIFELINE-MIB's uplink table, to net-snmp's snmpwalk.
+        from test_snmp_agent import snmp_config
+        d.m.edit_config(target="candidate", config=f"<config>{snmp_config(16161)}</config>")
+        d.m.commit()
+        health = HEALTH_COLUMN
+        walk = ""
+        for _ in range(50):
+            walk = topo.run(topo.app, "snmpwalk", "-v2c", "-c", "public", "-On", "-t", "1", "-r", "1",
+                            "127.0.0.1:16161", health, check=False).stdout
+            if "INTEGER" in walk:
+                break
+            time.sleep(0.1)
+        # In the order of the names: lte dormant(6), usb absent(5), wan up(1).
+        assert re.findall(r"INTEGER: (\d+)", walk) == ["6", "5", "1"], walk
+        shown = d.cli("show uplinks")
+        assert "dormant" in shown and "absent" in shown and "wwan9 does not exist" in shown, shown
         topo.drop_all(topo.isp1)
         d.wait("failover to the on-demand uplink", lambda: d.active() == "lte", timeout=30)
         assert "UP" in topo.ip(topo.app, "link", "show", "up2").stdout.split(">")[0]
@@ -284,3 +310,36 @@ def test_bad_uplink_config_is_refused_with_its_path(topo, tmp_path):
         assert d.active() == "wan"
     finally:
         d.close()
+
+
+def test_kernel_refusal_is_failed_over_incomplete_and_restart_uses_the_healthy_uplink(topo, tmp_path):
+    # A gateway that is not on the link: the kernel refuses the route.
+    xml = uplinks_xml().replace("<interface>up1</interface>",
+                                "<interface>up1</interface><gateway>192.0.2.1</gateway>"
+                                "<probe><target>10.1.0.1</target></probe>")
+    d = NsDaemon(topo, tmp_path, xml)
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        d.wait("routing failed", lambda: d.state().findtext("u:state/u:routing", namespaces=NS)
+               == "failed-over-incomplete")
+        err = d.state().findtext("u:state/u:routing-error", namespaces=NS)
+        assert err and "unreachable" in err.lower(), err
+        # Fixed by a commit: the next try succeeds.
+        fix = f'<config><uplinks xmlns="{UL}"><uplink><name>wan</name><gateway>10.1.0.1</gateway></uplink></uplinks></config>'
+        d.m.edit_config(target="candidate", config=fix)
+        d.m.commit()
+        d.wait("routing complete", lambda: d.state().findtext("u:state/u:routing", namespaces=NS) == "complete")
+        # Fail over, then restart: it comes up on the healthy uplink.
+        topo.drop_all(topo.isp1)
+        d.wait("failover", lambda: d.active() == "lte", timeout=30)
+    finally:
+        d.close()
+    d.proc.kill()
+    d.proc.wait()
+    d2 = NsDaemon(topo, tmp_path, xml, ports=(d.port, d.cli_port))
+    try:
+        d2.wait("lte active after restart", lambda: d2.active() is not None, timeout=20)
+        assert d2.active() == "lte"
+        assert d2.uplink("wan").findtext("u:health", namespaces=NS) in ("down", "unknown")
+    finally:
+        d2.close()
