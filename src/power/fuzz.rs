@@ -105,17 +105,22 @@ pub fn powerman(data: &[u8]) {
 }
 
 fn pdu(version: Version) -> SnmpPdu {
+    apc(version, "pdu", "pduauthpass", "pduprivpass")
+}
+
+/// An APC PDU on loopback: the fuzz targets' and the unit tests' device.
+pub(crate) fn apc(version: Version, user: &str, auth: &str, privacy: &str) -> SnmpPdu {
     SnmpPdu {
         host: "127.0.0.1".into(),
         port: 161,
         version,
         community: "private".into(),
-        user: Some("pdu".into()),
+        user: Some(user.into()),
         context: String::new(),
         auth_protocol: AuthProtocol::Sha,
-        auth_key: Some("pduauthpass".into()),
+        auth_key: Some(auth.into()),
         priv_protocol: PrivProtocol::Aes,
-        priv_key: Some("pduprivpass".into()),
+        priv_key: Some(privacy.into()),
         timeout: 1000,
         retries: 1,
         profile: ProfileKind::ApcRpdu,

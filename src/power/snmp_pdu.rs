@@ -570,27 +570,7 @@ mod tests {
     use super::*;
 
     fn cfg(version: Version) -> SnmpPdu {
-        SnmpPdu {
-            host: "127.0.0.1".into(),
-            port: 161,
-            version,
-            community: "private".into(),
-            user: Some("admin".into()),
-            context: String::new(),
-            auth_protocol: AuthProtocol::Sha,
-            auth_key: Some("adminadmin".into()),
-            priv_protocol: PrivProtocol::Aes,
-            priv_key: Some("adminadmin".into()),
-            timeout: 1000,
-            retries: 1,
-            profile: ProfileKind::ApcRpdu,
-            control_oid: None,
-            state_oid: None,
-            name_oid: None,
-            on_value: None,
-            off_value: None,
-            cycle_value: None,
-        }
+        crate::power::fuzz::apc(version, "admin", "adminadmin", "adminadmin")
     }
 
     #[test]

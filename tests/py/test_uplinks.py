@@ -308,6 +308,13 @@ def test_bad_uplink_config_is_refused_with_its_path(topo, tmp_path):
         with pytest.raises(RPCError):
             d.m.edit_config(target="running", config=bad_target)
         assert d.active() == "wan"
+        # ICMPv6 probes out of the uplink's interface.
+        v6 = f'<config><uplinks xmlns="{UL}"><uplink><name>lte</name><probe><target>fd00:2::1</target></probe></uplink></uplinks></config>'
+        d.m.edit_config(target="candidate", config=v6)
+        d.m.commit()
+        received = lambda: int(d.uplink("lte").findtext("u:probe-statistics/u:received", namespaces=NS))
+        d.wait("ICMPv6 replies", lambda: d.uplink("lte").findtext("u:health", namespaces=NS) == "up" and received() > 3)
+        assert int(d.uplink("lte").findtext("u:probe-statistics/u:rtt-average", namespaces=NS)) > 0
     finally:
         d.close()
 
