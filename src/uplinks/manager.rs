@@ -197,6 +197,19 @@ struct TunnelRt {
     index: Option<u32>,
     error: Option<String>,
     next_try: Instant,
+    /// A bring-up is under way in a task of its own.
+    pending: bool,
+    /// The last take-down, which a new bring-up waits for.
+    going_down: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What slow work done off the manager's loop (tunnel commands, wireguard-go's
+/// start) reports back, so probes never wait for it.
+enum Job {
+    TunnelUp {
+        tag: u64,
+        result: Result<(tunnel::Running, u32), String>,
+    },
 }
 
 struct Manager {
@@ -208,6 +221,7 @@ struct Manager {
     tunnel: Option<TunnelRt>,
     selector: Selector,
     reply_tx: mpsc::UnboundedSender<Reply>,
+    jobs: mpsc::UnboundedSender<Job>,
     next_tag: u64,
     /// Routing must be brought in line (a switch, a gateway, the tunnel).
     dirty: bool,
@@ -234,6 +248,7 @@ pub async fn run(
     };
     let mut link_events = Netlink::watch_links().ok();
     let (reply_tx, mut replies) = mpsc::unbounded_channel();
+    let (jobs, mut done) = mpsc::unbounded_channel();
     let mut m = Manager {
         nl,
         events,
@@ -243,6 +258,7 @@ pub async fn run(
         tunnel: None,
         selector: Selector::new(),
         reply_tx,
+        jobs,
         next_tag: 1,
         dirty: false,
         routing_error: None,
@@ -270,6 +286,7 @@ pub async fn run(
                 if let Some(rx) = &mut link_events { while rx.try_recv().is_ok() {} }
                 read_links = true;
             }
+            Some(job) = done.recv() => m.job(job),
             _ = refresh.tick() => read_links = true,
             _ = sleep => {}
         }
@@ -356,6 +373,7 @@ impl Manager {
         let tunnel_changed = self.tunnel.as_ref().map(|t| &t.cfg) != cfg.tunnel.as_ref();
         if tunnel_changed {
             self.tunnel_down("configuration changed").await;
+            let mut going_down = self.tunnel.as_mut().and_then(|t| t.going_down.take());
             self.tunnel = cfg.tunnel.clone().map(|t| {
                 let tag = self.tag();
                 let mut p = Probed::new("tunnel", &t.interface, &t.probe, tag, &self.reply_tx);
@@ -370,6 +388,8 @@ impl Manager {
                     index: None,
                     error: None,
                     next_try: Instant::now(),
+                    pending: false,
+                    going_down: going_down.take(),
                 }
             });
         }
@@ -399,6 +419,9 @@ impl Manager {
     /// Leaves the kernel as it was before lifelined managed it.
     async fn stop(&mut self) {
         self.tunnel_down("uplinks not configured").await;
+        if let Some(h) = self.tunnel.as_mut().and_then(|t| t.going_down.take()) {
+            let _ = h.await;
+        }
         self.tunnel = None;
         if let Some(cfg) = self.cfg.take() {
             let _ = self.nl.clear_rules(cfg.routing.rule_priority).await;
@@ -675,7 +698,20 @@ impl Manager {
             }
             let r = match (want, &od.up_command, &od.down_command) {
                 (true, Some(c), _) | (false, _, Some(c)) => {
-                    tunnel::run(c, od.command_timeout, &u.cfg.interface).await
+                    // A dialer may take its time: off the loop; the link
+                    // readings see the interface come and go.
+                    let (c, t, ifname, name) = (
+                        c.clone(),
+                        od.command_timeout,
+                        u.cfg.interface.clone(),
+                        u.cfg.name.clone(),
+                    );
+                    tokio::spawn(async move {
+                        if let Err(e) = tunnel::run(&c, t, &ifname).await {
+                            tracing::warn!("on-demand uplink {name}: {e}");
+                        }
+                    });
+                    Ok(())
                 }
                 _ => match u.index {
                     Some(i) => self.nl.set_link(i, want).await,
@@ -741,51 +777,82 @@ impl Manager {
             if Instant::now() < t.next_try {
                 return;
             }
-            match tunnel::up(&self.nl, &t.cfg.interface, &t.cfg.kind).await {
-                Ok((running, idx)) => {
-                    t.running = Some(running);
-                    t.index = Some(idx);
-                    t.error = None;
-                    // Without targets the tunnel is up while its interface
-                    // is; with them, its probes decide.
-                    let fault =
-                        t.p.targets
-                            .is_empty()
-                            .then(|| (Health::Up, "up (no probe target)".to_string()));
-                    t.p.set_fault(fault, Instant::now());
-                    t.p.last_change = Some(Utc::now());
-                    let ifname = t.cfg.interface.clone();
-                    self.events.emit(
-                        Severity::Notice,
-                        format!("uplinks/tunnel/{ifname}"),
-                        format!("tunnel {ifname} is up"),
-                        &TunnelUp { interface: &ifname },
-                    );
-                    self.dirty = true;
-                }
-                Err(e) => {
-                    tracing::warn!("tunnel {}: {e}", t.cfg.interface);
-                    t.next_try = Instant::now() + Duration::from_secs(5);
-                    if t.error.as_deref() != Some(e.as_str()) {
-                        let ifname = t.cfg.interface.clone();
-                        t.error = Some(e.clone());
-                        t.p.set_fault(Some((Health::Down, e.clone())), Instant::now());
-                        self.events.emit(
-                            Severity::Error,
-                            format!("uplinks/tunnel/{ifname}"),
-                            format!("tunnel {ifname} could not be brought up: {e}"),
-                            &TunnelDown {
-                                interface: &ifname,
-                                reason: &e,
-                            },
-                        );
-                    }
-                }
+            if t.pending {
+                return;
             }
+            t.pending = true;
+            let (nl, ifname, kind, tag, jobs) = (
+                self.nl.clone(),
+                t.cfg.interface.clone(),
+                t.cfg.kind.clone(),
+                t.p.prober_tag(),
+                self.jobs.clone(),
+            );
+            let before = t.going_down.take();
+            tokio::spawn(async move {
+                if let Some(h) = before {
+                    let _ = h.await;
+                }
+                let result = tunnel::up(&nl, &ifname, &kind).await;
+                let _ = jobs.send(Job::TunnelUp { tag, result });
+            });
         } else if !want && up {
             self.tunnel_down("failback: the preferred uplink carries the traffic")
                 .await;
             self.dirty = true;
+        }
+    }
+
+    fn job(&mut self, job: Job) {
+        let Job::TunnelUp { tag, result } = job;
+        let Some(t) = self.tunnel.as_mut().filter(|t| t.p.prober_tag() == tag) else {
+            // The tunnel was reconfigured meanwhile: this one goes.
+            if let Ok((running, _)) = result {
+                drop(running);
+            }
+            return;
+        };
+        t.pending = false;
+        match result {
+            Ok((running, idx)) => {
+                t.running = Some(running);
+                t.index = Some(idx);
+                t.error = None;
+                // Without targets the tunnel is up while its interface is;
+                // with them, its probes decide.
+                let fault =
+                    t.p.targets
+                        .is_empty()
+                        .then(|| (Health::Up, "up (no probe target)".to_string()));
+                t.p.set_fault(fault, Instant::now());
+                t.p.last_change = Some(Utc::now());
+                let ifname = t.cfg.interface.clone();
+                self.events.emit(
+                    Severity::Notice,
+                    format!("uplinks/tunnel/{ifname}"),
+                    format!("tunnel {ifname} is up"),
+                    &TunnelUp { interface: &ifname },
+                );
+                self.dirty = true;
+            }
+            Err(e) => {
+                tracing::warn!("tunnel {}: {e}", t.cfg.interface);
+                t.next_try = Instant::now() + Duration::from_secs(5);
+                if t.error.as_deref() != Some(e.as_str()) {
+                    let ifname = t.cfg.interface.clone();
+                    t.error = Some(e.clone());
+                    t.p.set_fault(Some((Health::Down, e.clone())), Instant::now());
+                    self.events.emit(
+                        Severity::Error,
+                        format!("uplinks/tunnel/{ifname}"),
+                        format!("tunnel {ifname} could not be brought up: {e}"),
+                        &TunnelDown {
+                            interface: &ifname,
+                            reason: &e,
+                        },
+                    );
+                }
+            }
         }
     }
 
@@ -794,7 +861,10 @@ impl Manager {
         let Some(running) = t.running.take() else {
             return;
         };
-        tunnel::down(&self.nl, &t.cfg.interface, &t.cfg.kind, running).await;
+        let (nl, ifname, kind) = (self.nl.clone(), t.cfg.interface.clone(), t.cfg.kind.clone());
+        t.going_down = Some(tokio::spawn(async move {
+            tunnel::down(&nl, &ifname, &kind, running).await;
+        }));
         t.index = None;
         t.p.set_fault(Some((Health::Dormant, reason.to_string())), Instant::now());
         t.p.last_change = Some(Utc::now());
