@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import paramiko
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "py"))
-from netconf import QUICK, Session, free_port, start_lifelined  # noqa: E402
+from netconf import QUICK, Session, free_port, measure, start_lifelined  # noqa: E402
 from peers import Powerman, Snmpsim  # noqa: E402
 
 PW = "urn:lifeline:params:xml:ns:yang:lifeline-power"
@@ -42,15 +41,6 @@ def action(s, device, outlet, op):
                  f'<outlet><id>{outlet}</id><{op}/></outlet></device></power></action>')
 
 
-def median_of(fn, n):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def switching(tmp, key, key_pub, n):
     rows = []
     with Powerman(tmp) as pm:
@@ -60,8 +50,8 @@ def switching(tmp, key, key_pub, n):
         try:
             s = Session(port, "admin", key)
             for op in ("on", "off", "cycle"):
-                ours = median_of(lambda: action(s, "pdu", "t1", op), n)
-                ref = median_of(lambda: pm.pm(f"--{op}", "t2").check_returncode(), n)
+                ours = measure(lambda: action(s, "pdu", "t1", op), n)
+                ref = measure(lambda: pm.pm(f"--{op}", "t2").check_returncode(), n)
                 rows.append((f"{op} of a vpcd plug: NETCONF action / pm --{op}", ours, ref))
             # Both really switched.
             action(s, "pdu", "t1", "off")

@@ -178,7 +178,7 @@ impl Probed {
     }
 }
 
-struct Up4 {
+struct UplinkRt {
     cfg: Uplink,
     table: u32,
     p: Probed,
@@ -208,6 +208,8 @@ struct TunnelRt {
 enum Job {
     TunnelUp {
         tag: u64,
+        ifname: String,
+        kind: super::config::TunnelKind,
         result: Result<(tunnel::Running, u32), String>,
     },
 }
@@ -217,7 +219,7 @@ struct Manager {
     events: EventBus,
     snapshot: Arc<RwLock<Snapshot>>,
     cfg: Option<Uplinks>,
-    uplinks: BTreeMap<String, Up4>,
+    uplinks: BTreeMap<String, UplinkRt>,
     tunnel: Option<TunnelRt>,
     selector: Selector,
     reply_tx: mpsc::UnboundedSender<Reply>,
@@ -320,7 +322,7 @@ impl Manager {
             .values_mut()
             .map(|u| &mut u.p)
             .chain(self.tunnel.iter_mut().map(|t| &mut t.p))
-            .find(|p| p.prober_tag() == r.tag);
+            .find(|p| p.prober.tag() == r.tag);
         if let Some(p) = p {
             p.link.reply(r.round, r.target, r.at);
         }
@@ -350,7 +352,7 @@ impl Manager {
                 Some(o) => o,
                 None => {
                     let tag = self.tag();
-                    Up4 {
+                    UplinkRt {
                         cfg: u.clone(),
                         table,
                         p: Probed::new(&u.name, &u.interface, &u.probe, tag, &self.reply_tx),
@@ -634,7 +636,7 @@ impl Manager {
             self.dirty = true;
         }
         self.on_demand(&cands).await;
-        self.tunnel_follow(&cands).await;
+        self.tunnel_follow().await;
         if self.dirty || self.retry_at.is_some_and(|r| r <= now) {
             self.dirty = false;
             self.retry_at = None;
@@ -730,9 +732,6 @@ impl Manager {
             if !want && let Some(t) = u.p.set_fault(fault, now) {
                 changed.push((u.cfg.name.clone(), t));
             }
-            if want {
-                u.p.fault = Some((Health::Dormant, "being brought up".into()));
-            }
         }
         if !changed.is_empty()
             || self
@@ -766,7 +765,7 @@ impl Manager {
         }
     }
 
-    async fn tunnel_follow(&mut self, _cands: &[Candidate]) {
+    async fn tunnel_follow(&mut self) {
         let want = match &self.tunnel {
             None => return,
             Some(t) => t.cfg.bring_up == BringUp::Always || self.failed_over(),
@@ -785,7 +784,7 @@ impl Manager {
                 self.nl.clone(),
                 t.cfg.interface.clone(),
                 t.cfg.kind.clone(),
-                t.p.prober_tag(),
+                t.p.prober.tag(),
                 self.jobs.clone(),
             );
             let before = t.going_down.take();
@@ -794,7 +793,12 @@ impl Manager {
                     let _ = h.await;
                 }
                 let result = tunnel::up(&nl, &ifname, &kind).await;
-                let _ = jobs.send(Job::TunnelUp { tag, result });
+                let _ = jobs.send(Job::TunnelUp {
+                    tag,
+                    ifname,
+                    kind,
+                    result,
+                });
             });
         } else if !want && up {
             self.tunnel_down("failback: the preferred uplink carries the traffic")
@@ -804,11 +808,17 @@ impl Manager {
     }
 
     fn job(&mut self, job: Job) {
-        let Job::TunnelUp { tag, result } = job;
-        let Some(t) = self.tunnel.as_mut().filter(|t| t.p.prober_tag() == tag) else {
+        let Job::TunnelUp {
+            tag,
+            ifname,
+            kind,
+            result,
+        } = job;
+        let Some(t) = self.tunnel.as_mut().filter(|t| t.p.prober.tag() == tag) else {
             // The tunnel was reconfigured meanwhile: this one goes.
             if let Ok((running, _)) = result {
-                drop(running);
+                let nl = self.nl.clone();
+                tokio::spawn(async move { tunnel::down(&nl, &ifname, &kind, running).await });
             }
             return;
         };
@@ -1000,11 +1010,5 @@ impl Manager {
             last_failback: self.last_failback,
             failovers: self.failovers,
         };
-    }
-}
-
-impl Probed {
-    fn prober_tag(&self) -> u64 {
-        self.prober.tag()
     }
 }

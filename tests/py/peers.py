@@ -44,7 +44,27 @@ def stop(proc, sig=signal.SIGTERM):
             proc.wait()
 
 
-class Powerman:
+class Peer:
+    """A peer process started by `start()` and stopped by `stop()`; usable in `with`."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+class SnmpAgent(Peer):
+    """An SNMP agent peer that `get`s through net-snmp's snmpget with `auth` arguments."""
+    auth = []
+
+    def get(self, oid):
+        out = subprocess.run(["snmpget", *self.auth, "-On", "-Oqv", "-t", "1", "-r", "0",
+                              f"127.0.0.1:{self.port}", oid], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+class Powerman(Peer):
     """powermand with vpcd: 16 plugs t0..t15, all off at start."""
 
     def __init__(self, tmp):
@@ -81,11 +101,6 @@ class Powerman:
     def stop(self):
         stop(self.proc)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *a):
-        self.stop()
 
 
 STEADY_UPS = """device.mfr: Dummy
@@ -123,7 +138,7 @@ TIMER {t}
 """
 
 
-class Nut:
+class Nut(Peer):
     """A private upsd with dummy-ups (`dummy`, a .seq OL -> OB -> OB LB -> OL) and,
     given a Powerman, NUT's powerman-pdu driver in front of it (`pdu`); with
     `steady`, a second dummy-ups always on line at 77% (`steady`). Users:
@@ -199,11 +214,6 @@ class Nut:
         for p in self.procs.values():
             stop(p)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *a):
-        self.stop()
 
 
 def apc_records(outlets=8, writable=True):
@@ -218,8 +228,9 @@ def apc_records(outlets=8, writable=True):
     return "".join(f"{o}|{recs[o]}\n" for o in sorted(recs, key=key))
 
 
-class Snmpsim:
+class Snmpsim(SnmpAgent):
     """snmpsim answering an APC rPDU of `outlets` outlets on v2c (community private)."""
+    auth = ["-v2c", "-c", "private"]
 
     def __init__(self, tmp, outlets=8):
         self.dir = Path(tmp) / "snmpsim"
@@ -239,24 +250,16 @@ class Snmpsim:
         wait_for("snmpsim", lambda: self.get(f"{APC_COMMAND}.1") is not None, timeout=30)
         return self
 
-    def get(self, oid):
-        out = subprocess.run(["snmpget", "-v2c", "-c", "private", "-On", "-Oqv", "-t", "1", "-r", "0",
-                              f"127.0.0.1:{self.port}", oid], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
     def stop(self):
         stop(self.proc)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *a):
-        self.stop()
 
 
-class Snmpd:
+class Snmpd(SnmpAgent):
     """net-snmp's snmpd as an SNMPv3 PDU: a user with authPriv (SHA, AES) and a
     writable outlet column (`override -rw`)."""
+    auth = ["-v3", "-l", "authPriv", "-u", "pdu", "-a", "SHA", "-A", "pduauthpass", "-x", "AES", "-X", "pduprivpass"]
 
     def __init__(self, tmp, outlets=4):
         self.dir = Path(tmp) / "snmpd"
@@ -280,17 +283,7 @@ class Snmpd:
         wait_for("snmpd", lambda: self.get(f"{APC_COMMAND}.1") is not None)
         return self
 
-    def get(self, oid):
-        out = subprocess.run(["snmpget", "-v3", "-l", "authPriv", "-u", "pdu", "-a", "SHA", "-A", "pduauthpass",
-                              "-x", "AES", "-X", "pduprivpass", "-On", "-Oqv", "-t", "1", "-r", "0",
-                              f"127.0.0.1:{self.port}", oid], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
     def stop(self):
         stop(self.proc)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *a):
-        self.stop()

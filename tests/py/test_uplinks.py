@@ -302,11 +302,13 @@ def test_bad_uplink_config_is_refused_with_its_path(topo, tmp_path):
         bad_key = (f'<config><uplinks xmlns="{UL}"><tunnel><wireguard><private-key>nope</private-key>'
                    '<address>10.200.0.2/24</address><peer><public-key>nope</public-key><endpoint>10.9.0.1</endpoint>'
                    '<allowed-ips>10.200.0.0/24</allowed-ips></peer></wireguard></tunnel></uplinks></config>')
-        with pytest.raises(RPCError):
+        with pytest.raises(RPCError) as e:
             d.m.edit_config(target="running", config=bad_key)
+        assert "private-key" in (e.value.path or "") + str(e.value), (e.value.path, str(e.value))
         bad_target = f'<config><uplinks xmlns="{UL}"><uplink><name>wan</name><probe><target>not-an-ip</target></probe></uplink></uplinks></config>'
-        with pytest.raises(RPCError):
+        with pytest.raises(RPCError) as e:
             d.m.edit_config(target="running", config=bad_target)
+        assert "target" in (e.value.path or "") + str(e.value), (e.value.path, str(e.value))
         assert d.active() == "wan"
         # ICMPv6 probes out of the uplink's interface.
         v6 = f'<config><uplinks xmlns="{UL}"><uplink><name>lte</name><probe><target>fd00:2::1</target></probe></uplink></uplinks></config>'
