@@ -42,10 +42,10 @@ if ! command -v cargo >/dev/null; then
 fi
 
 if [ "$mode" = test ]; then
-  if ! "$VENV/bin/python" -c "import ncclient, pexpect, paramiko, pytest, pyang, serial" 2>/dev/null; then
+  if ! "$VENV/bin/python" -c "import ncclient, pexpect, paramiko, pytest, pyang, serial, aiosmtpd" 2>/dev/null; then
     echo "setup: creating the test clients' venv in $VENV"
     /usr/bin/python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q pyang==2.7.1 ncclient==0.7.1 netconf-console2==3.0.1 six pyserial==3.5 \
-      pexpect==4.9.0 snmpsim==1.2.2 pysmi==2.0.0 cryptography paramiko pytest
+      pexpect==4.9.0 snmpsim==1.2.2 pysmi==2.0.0 cryptography paramiko pytest aiosmtpd==1.4.6
   fi
 fi

@@ -110,6 +110,7 @@ impl Appliance {
                 rt.clone(),
                 &registry,
             )),
+            Box::new(crate::rules::RulesService::new(&platform, &opts.state_dir)),
             Box::new(snmp),
         ];
         for plugin in opts.plugins {

@@ -98,6 +98,9 @@ kinds! {
     RuleResolved = "rule-resolved",
     UplinkDegraded = "uplink-degraded",
     UplinkRoutingFailed = "uplink-routing-failed",
+    AlarmRaised = "alarm-raised",
+    AlarmCleared = "alarm-cleared",
+    RuleNotification = "rule-notification",
 }
 
 impl EventKind {

@@ -9,6 +9,7 @@ pub mod listen;
 pub mod northbound;
 pub mod ports;
 pub mod power;
+pub mod rules;
 pub mod schema;
 pub mod service;
 pub mod shutdown;

@@ -38,6 +38,15 @@ const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("lifeline-ports", &[]),
     ("lifeline-power", &[]),
     ("lifeline-uplinks", &[]),
+    (
+        "ietf-alarms",
+        &[
+            "operator-actions",
+            "alarm-shelving",
+            "alarm-history",
+            "alarm-summary",
+        ],
+    ),
     ("lifeline-auto-response", &[]),
     ("lifeline-snmp", &[]),
     ("lifeline-host", &[]),

@@ -21,9 +21,10 @@ for cfg in yang/factory-config.xml yang/demo-config.xml; do
   out=$(yanglint -p yang -p yang/ietf -p yang/iana -t config \
     -F ietf-netconf:writable-running,candidate,confirmed-commit,rollback-on-error,validate,startup,xpath \
     -F ietf-system:authentication,local-users -F iana-crypt-hash:crypt-hash-md5,crypt-hash-sha-256,crypt-hash-sha-512 \
-    -F ietf-interfaces:if-mib \
-    "${ours[@]}" yang/ietf/ietf-system@*.yang yang/ietf/ietf-netconf-acm@*.yang yang/ietf/ietf-netconf@*.yang \
-    yang/ietf/ietf-interfaces@*.yang yang/iana/iana-crypt-hash@*.yang "$cfg" 2>&1) || fail=1
+    -F ietf-interfaces:if-mib -F ietf-alarms:operator-actions,alarm-shelving,alarm-history,alarm-summary \
+    yang/ietf/ietf-system@*.yang yang/ietf/ietf-netconf-acm@*.yang yang/ietf/ietf-netconf@*.yang \
+    yang/ietf/ietf-interfaces@*.yang yang/iana/iana-crypt-hash@*.yang yang/ietf/ietf-alarms@*.yang \
+    "${ours[@]}" "$cfg" 2>&1) || fail=1
   [ -n "$out" ] && { echo "yanglint $cfg:"; echo "$out"; fail=1; }
 done
 [ $fail = 0 ] && echo "YANG lint: clean"

@@ -1,6 +1,8 @@
 //! The host the appliance runs on, as the model shows it.
 pub mod interfaces;
+pub mod process;
 pub mod resources;
+pub mod syslog;
 
 /// When the host booted, as a YANG date-and-time (counters restart then).
 pub fn boot_time() -> String {

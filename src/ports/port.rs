@@ -307,6 +307,37 @@ impl Port {
         Ok(())
     }
 
+    /// Writes `data` to the device as a session's input is written (the send
+    /// action, on behalf of `user`): in turn with the sessions' input, and
+    /// refused while a session holds exclusive write access.
+    pub async fn send(&self, user: &str, data: &[u8]) -> Result<(), Refused> {
+        if let Some(e) = self.sessions.lock().iter().find(|e| e.info.exclusive) {
+            return Err(Refused::Exclusive(e.info.id));
+        }
+        self.write_input(data, |t| t.sent(user, data)).await
+    }
+
+    /// One write of input to the device, after the writes before it; `log`
+    /// records it in the transcript once written.
+    async fn write_input(
+        &self,
+        data: &[u8],
+        log: impl FnOnce(&mut Transcript),
+    ) -> Result<(), Refused> {
+        let _turn = self.writing.lock().await;
+        let dev = self.device().ok_or(Refused::NoDevice)?;
+        match serial::write_all(&*dev, data).await {
+            Ok(()) => {
+                self.tx_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                log(&mut self.transcript.lock());
+                Ok(())
+            }
+            // The reader sees the device go and reports it.
+            Err(_) => Err(Refused::NoDevice),
+        }
+    }
+
     /// Turns a BREAK condition on or off (RFC 2217's SET-CONTROL).
     pub fn set_break(&self, on: bool) -> std::io::Result<()> {
         self.device()
@@ -719,19 +750,9 @@ impl Attachment {
                 return Err(Refused::Exclusive(other.info.id));
             }
         }
-        let port = &self.port;
-        let _turn = port.writing.lock().await;
-        let dev = port.device().ok_or(Refused::NoDevice)?;
-        match serial::write_all(&*dev, &data).await {
-            Ok(()) => {
-                port.tx_bytes
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-                port.transcript.lock().input(self.id, &data);
-                Ok(())
-            }
-            // The reader sees the device go and reports it.
-            Err(_) => Err(Refused::NoDevice),
-        }
+        self.port
+            .write_input(&data, |t| t.input(self.id, &data))
+            .await
     }
 
     /// Takes exclusive write access (from whoever had it: returned), or gives it back.

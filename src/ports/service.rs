@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::Manager;
 use super::config::{self, PortConfig};
-use super::port::Port;
+use super::port::{Port, Refused};
 use crate::listen::{self, Endpoint, Listeners};
 use crate::service::action::handler;
 use crate::service::{
@@ -254,6 +254,32 @@ fn register_actions(mgr: &Arc<Manager>, registry: &Registry) {
                 port.send_break(input.duration)
                     .await
                     .map_err(|e| Refusal::failed(format!("BREAK on {name}: {e}")))?;
+                Ok(Value::Null)
+            }
+        }),
+    );
+    let m = mgr.clone();
+    registry.handle(
+        "/lifeline-ports:ports/port/send",
+        handler(move |req| {
+            let m = m.clone();
+            async move {
+                let name = req.key("port", "name").unwrap_or_default().to_string();
+                let port = m.get(&name).ok_or_else(|| not_running(&name))?;
+                #[derive(serde::Deserialize)]
+                struct Input {
+                    data: String,
+                }
+                let input: Input = req.input()?;
+                port.send(&req.user, input.data.as_bytes())
+                    .await
+                    .map_err(|e| {
+                        let why = match e {
+                            Refused::NoDevice => "its device is not open".to_string(),
+                            e => e.to_string(),
+                        };
+                        Refusal::failed(format!("send to {name}: {why}")).at(port_path(&name))
+                    })?;
                 Ok(Value::Null)
             }
         }),

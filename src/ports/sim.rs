@@ -18,6 +18,8 @@ enum Stage {
     EnablePassword,
     Enable,
     ConfirmReload,
+    /// Crashed (`test crash`): deaf and silent until its power is cycled.
+    Hung,
 }
 
 /// The router's console as a pure state machine.
@@ -40,6 +42,7 @@ const COMMANDS: &[&str] = &[
     "disable",
     "ping",
     "reload",
+    "test crash",
     "exit",
     "logout",
 ];
@@ -83,6 +86,7 @@ impl Router {
             Stage::User => format!("{}>", self.host),
             Stage::Enable => format!("{}#", self.host),
             Stage::ConfirmReload => "Proceed with reload? [confirm]".into(),
+            Stage::Hung => String::new(),
         }
     }
 
@@ -92,6 +96,9 @@ impl Router {
 
     /// One typed byte; what the console prints in answer goes to `out`.
     pub fn input(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.stage == Stage::Hung {
+            return;
+        }
         let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
         match b {
             b'\n' if after_cr => {}
@@ -164,6 +171,7 @@ impl Router {
                 self.boot(out);
             }
             Stage::User | Stage::Enable => self.command(line, out),
+            Stage::Hung => {}
         }
     }
 
@@ -222,6 +230,11 @@ impl Router {
             "disable" => self.stage = Stage::User,
             "ping" => say("Type escape sequence to abort.\n!!!!!\nSuccess rate is 100 percent (5/5), round-trip min/avg/max = 1/1/2 ms".into()),
             "reload" => self.stage = Stage::ConfirmReload,
+            // What the demo's auto-response rule watches for.
+            "test crash" => {
+                say("%SYS-2-WATCHDOG: Process aborted on watchdog timeout, process = IP Input".into());
+                self.stage = Stage::Hung;
+            }
             _ => {
                 self.stage = Stage::Username;
                 let mut b = Vec::new();
@@ -235,6 +248,9 @@ impl Router {
 
     /// The periodic syslog line, then the prompt and what was being typed.
     pub fn tick(&mut self, out: &mut Vec<u8>) {
+        if self.stage == Stage::Hung {
+            return;
+        }
         self.ticks += 1;
         let state = if self.ticks.is_multiple_of(2) {
             "up"
@@ -401,6 +417,20 @@ mod tests {
         assert!(typed(&mut r, "cisco\r").ends_with("r1#"));
         assert!(typed(&mut r, "show run\r").contains("hostname r1"));
         assert!(typed(&mut r, "bogus\r").contains("% Unknown command"));
+    }
+
+    #[test]
+    fn a_crashed_router_is_silent_until_it_boots() {
+        let mut r = Router::new("r1");
+        typed(&mut r, "admin\r");
+        typed(&mut r, &format!("{PASSWORD}\r"));
+        assert!(typed(&mut r, "test crash\r").contains("%SYS-2-WATCHDOG"));
+        assert!(typed(&mut r, "show version\r").is_empty());
+        let mut out = Vec::new();
+        r.tick(&mut out);
+        assert!(out.is_empty());
+        r.boot(&mut out);
+        assert!(typed(&mut r, "admin\r").contains("Password"));
     }
 
     #[test]

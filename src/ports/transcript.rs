@@ -204,6 +204,15 @@ impl Transcript {
         }
     }
 
+    /// Text written by the port's send action on behalf of `user`: noted,
+    /// and recorded as input (tag `in/send`) as sessions' input is.
+    pub fn sent(&mut self, user: &str, data: &[u8]) {
+        self.note(&format!("{user} sent {} bytes (send action)", data.len()));
+        if self.cfg.level == LogLevel::All {
+            self.records("in/send", data);
+        }
+    }
+
     /// A note: a session attached or left, the device went away.
     pub fn note(&mut self, text: &str) {
         if self.cfg.level != LogLevel::None {

@@ -136,6 +136,8 @@ pub struct Command {
 pub enum BringUp {
     OnFailover,
     Always,
+    /// Only the start and stop actions.
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -39,6 +39,70 @@ impl Health {
     }
 }
 
+/// An interface as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interface {
+    /// Set up (IFF_UP).
+    pub admin_up: bool,
+    pub carrier: bool,
+}
+
+/// What is known of an uplink besides its probes: its configuration, the
+/// down action, whether the manager keeps it dormant, and its interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing<'a> {
+    /// Enabled in the configuration.
+    pub enabled: bool,
+    /// Taken out of use by the down action, by this user.
+    pub taken_down: Option<&'a str>,
+    /// An on-demand uplink the manager has not brought up.
+    pub dormant: bool,
+    /// The interface's name, and the interface (`None`: it does not exist).
+    pub ifname: &'a str,
+    pub interface: Option<Interface>,
+    /// Whether there is anything to probe (targets, or a gateway).
+    pub has_targets: bool,
+}
+
+/// The link-level fault in force on an uplink, which probes cannot override
+/// (the configuration's `enabled` first, then the down action, then what the
+/// manager and the kernel say); `None` when probes decide.
+pub fn fault(s: &Standing) -> Option<(Health, String)> {
+    if !s.enabled {
+        return Some((Health::Disabled, "disabled in the configuration".into()));
+    }
+    if let Some(user) = s.taken_down {
+        return Some((
+            Health::Disabled,
+            format!("taken down by an action (by {user})"),
+        ));
+    }
+    if s.dormant {
+        return Some((Health::Dormant, "on-demand uplink, not needed".into()));
+    }
+    let Some(i) = s.interface else {
+        return Some((
+            Health::Absent,
+            format!("interface {} does not exist", s.ifname),
+        ));
+    };
+    if !i.admin_up {
+        Some((Health::Down, format!("interface {} is set down", s.ifname)))
+    } else if !i.carrier {
+        Some((
+            Health::Down,
+            format!("interface {} has no carrier", s.ifname),
+        ))
+    } else if !s.has_targets {
+        Some((
+            Health::Down,
+            "nothing to probe: no target, and no gateway configured or learned".into(),
+        ))
+    } else {
+        None
+    }
+}
+
 /// Rounds over which loss is measured for `degraded`.
 pub const WINDOW: usize = 20;
 
@@ -454,5 +518,110 @@ mod tests {
         assert_eq!(l.next_wakeup(), None);
         l.restart("interface appeared", t0);
         assert!(l.poll_round(t0 + Duration::from_secs(1)).is_some());
+    }
+
+    fn standing() -> Standing<'static> {
+        Standing {
+            enabled: true,
+            taken_down: None,
+            dormant: false,
+            ifname: "eth0",
+            interface: Some(Interface {
+                admin_up: true,
+                carrier: true,
+            }),
+            has_targets: true,
+        }
+    }
+
+    #[test]
+    fn the_down_action_disables_over_every_fault_but_the_configuration() {
+        assert_eq!(fault(&standing()), None);
+        let down = Standing {
+            taken_down: Some("rules"),
+            ..standing()
+        };
+        let (h, why) = fault(&down).unwrap();
+        assert_eq!(h, Health::Disabled);
+        assert!(
+            why.contains("taken down by an action") && why.contains("rules"),
+            "{why}"
+        );
+        // It wins over what the kernel and the manager say...
+        for s in [
+            Standing {
+                interface: None,
+                ..down
+            },
+            Standing {
+                dormant: true,
+                ..down
+            },
+            Standing {
+                interface: Some(Interface {
+                    admin_up: true,
+                    carrier: false,
+                }),
+                ..down
+            },
+            Standing {
+                has_targets: false,
+                ..down
+            },
+        ] {
+            assert_eq!(fault(&s), fault(&down), "{s:?}");
+        }
+        // ... but the configuration's own disable says why first.
+        let both = Standing {
+            enabled: false,
+            ..down
+        };
+        assert_eq!(
+            fault(&both),
+            Some((Health::Disabled, "disabled in the configuration".into()))
+        );
+        // Given back: the other faults are in force again.
+        assert_eq!(
+            fault(&Standing {
+                interface: None,
+                ..standing()
+            })
+            .map(|f| f.0),
+            Some(Health::Absent)
+        );
+        assert_eq!(
+            fault(&Standing {
+                dormant: true,
+                ..standing()
+            })
+            .map(|f| f.0),
+            Some(Health::Dormant)
+        );
+    }
+
+    #[test]
+    fn taken_down_a_link_stops_probing_and_given_back_it_starts_afresh() {
+        let t0 = Instant::now();
+        let mut l = Link::new(Timing::default(), 1, t0);
+        let tr = drive(&mut l, t0, 10, |_| true);
+        assert_eq!(l.health(), Health::Up, "{tr:?}");
+        let t1 = t0 + Duration::from_secs(2);
+        let (h, why) = fault(&Standing {
+            taken_down: Some("admin"),
+            ..standing()
+        })
+        .unwrap();
+        let t = l.fault(h, &why, t1).unwrap();
+        assert_eq!((t.from, t.to), (Health::Up, Health::Disabled));
+        assert!(!t.to.usable());
+        assert_eq!(l.poll_round(t1 + Duration::from_secs(5)), None);
+        assert_eq!(l.next_wakeup(), None);
+        // Up again: unknown, probed at once, up after one answered round.
+        let t2 = t1 + Duration::from_secs(10);
+        let t = l.restart("link usable again: probing", t2).unwrap();
+        assert_eq!(t.to, Health::Unknown);
+        assert_eq!(l.stats().consecutive_failures, 0);
+        let tr = drive(&mut l, t2, 3, |_| true);
+        assert_eq!(tr[0].1.to, Health::Up, "{tr:?}");
     }
 }

@@ -1,8 +1,9 @@
 //! The manager task: one loop that owns every uplink's probes and health,
 //! the selector, the kernel's routes and the tunnel. Each step reads what
-//! happened (a probe reply, a link change, a timer, a new configuration),
-//! lets the sans-IO machines decide, makes the kernel follow, reports events
-//! and publishes a snapshot for the state readers.
+//! happened (a probe reply, a link change, a timer, a new configuration, an
+//! action), lets the sans-IO machines decide, makes the kernel follow,
+//! reports events, publishes a snapshot for the state readers and answers
+//! the actions whose change is made.
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,13 +12,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::config::{BringUp, Method as CfgMethod, Probe, Tunnel, Uplink, Uplinks};
+use super::config::{Method as CfgMethod, Probe, Tunnel, Uplink, Uplinks};
 use super::health::{self, Health, Stats, Transition};
 use super::probe::{Method, Prober, Reply};
 use super::routing::{LinkInfo, Netlink, Route, prefix};
-use super::select::{Candidate, Selector, Switch};
+use super::select::{Candidate, Selector, Switch, TunnelWant};
 use super::tunnel;
 use crate::events::{EventBus, Severity};
 
@@ -32,7 +33,38 @@ pub struct LinkView {
     pub active: Option<bool>,
     pub gateway: Option<IpAddr>,
     pub gateway6: Option<IpAddr>,
+    /// An uplink's `administratively-down` (the down action in force).
+    pub admin_down: Option<bool>,
 }
+
+/// What the manager task is sent, in one channel so that an action sees
+/// the configuration of every commit before it.
+pub enum Msg {
+    /// A commit's configuration (`None`: nothing to manage).
+    Configure(Option<Box<Uplinks>>),
+    /// An action of the model, answered on `done` once its change is made.
+    Act { act: Act, user: String, done: Done },
+}
+
+/// The model's actions on uplinks and the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    UplinkDown(String),
+    UplinkUp(String),
+    TunnelStart,
+    TunnelStop,
+}
+
+/// Why an action was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActError {
+    /// The uplink or tunnel it names is not configured.
+    Missing(String),
+    /// It could not be done (the tunnel's bring-up failed).
+    Failed(String),
+}
+
+pub type Done = oneshot::Sender<Result<(), ActError>>;
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -174,6 +206,7 @@ impl Probed {
             active,
             gateway: gw,
             gateway6: gw6,
+            admin_down: None,
         }
     }
 }
@@ -188,6 +221,9 @@ struct UplinkRt {
     gw6: Option<IpAddr>,
     /// An on-demand uplink the manager has brought up.
     raised: bool,
+    /// Taken out of use by the down action, by this user (until the up
+    /// action, or a commit that changes the uplink).
+    admin_down: Option<String>,
 }
 
 struct TunnelRt {
@@ -201,16 +237,63 @@ struct TunnelRt {
     pending: bool,
     /// The last take-down, which a new bring-up waits for.
     going_down: Option<tokio::task::JoinHandle<()>>,
+    /// Take-downs not finished yet.
+    downs: u32,
+    /// The bring-up rule, and the start and stop actions' override.
+    want: TunnelWant,
+    /// Start (`true`) and stop actions waiting for the tunnel to be up or
+    /// down.
+    waiters: Vec<(bool, Done)>,
+}
+
+impl TunnelRt {
+    /// Answers the actions waiting for the tunnel going `up` (or down).
+    fn answer(&mut self, up: bool, r: Result<(), ActError>) {
+        let (now, later) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(w, _)| *w == up);
+        self.waiters = later;
+        for (_, done) in now {
+            let _ = done.send(r.clone());
+        }
+    }
+
+    /// Answers the actions whose change is made: start once the tunnel is
+    /// up, stop once it is down and every take-down has finished.
+    fn settle(&mut self) {
+        if self.running.is_some() {
+            self.answer(true, Ok(()));
+        } else if !self.pending && self.downs == 0 {
+            self.answer(false, Ok(()));
+        }
+    }
+}
+
+impl Drop for TunnelRt {
+    fn drop(&mut self) {
+        for (_, done) in self.waiters.drain(..) {
+            let _ = done.send(Err(ActError::Failed(
+                "the tunnel was reconfigured or removed meanwhile".into(),
+            )));
+        }
+    }
+}
+
+/// A bring-up of the tunnel `tag` finished.
+struct BroughtUp {
+    tag: u64,
+    ifname: String,
+    kind: super::config::TunnelKind,
+    result: Result<(tunnel::Running, u32), String>,
 }
 
 /// What slow work done off the manager's loop (tunnel commands, wireguard-go's
 /// start) reports back, so probes never wait for it.
 enum Job {
-    TunnelUp {
+    TunnelUp(Box<BroughtUp>),
+    /// A take-down of the tunnel `tag` finished.
+    TunnelDown {
         tag: u64,
-        ifname: String,
-        kind: super::config::TunnelKind,
-        result: Result<(tunnel::Running, u32), String>,
     },
 }
 
@@ -233,10 +316,12 @@ struct Manager {
     last_failover: Option<DateTime<Utc>>,
     last_failback: Option<DateTime<Utc>>,
     failovers: u32,
+    /// Uplink actions answered once the next step has made their change.
+    applied: Vec<Done>,
 }
 
 pub async fn run(
-    mut config: mpsc::UnboundedReceiver<Option<Uplinks>>,
+    mut config: mpsc::UnboundedReceiver<Msg>,
     events: EventBus,
     snapshot: Arc<RwLock<Snapshot>>,
 ) {
@@ -244,7 +329,13 @@ pub async fn run(
         Ok(nl) => nl,
         Err(e) => {
             tracing::error!("uplinks: no netlink: {e}; uplinks are not managed");
-            while config.recv().await.is_some() {}
+            while let Some(msg) = config.recv().await {
+                if let Msg::Act { done, .. } = msg {
+                    let _ = done.send(Err(ActError::Failed(format!(
+                        "uplinks are not managed (no netlink: {e})"
+                    ))));
+                }
+            }
             return;
         }
     };
@@ -269,6 +360,7 @@ pub async fn run(
         last_failover: None,
         last_failback: None,
         failovers: 0,
+        applied: Vec::new(),
     };
     let mut refresh = tokio::time::interval(REFRESH);
     loop {
@@ -277,7 +369,8 @@ pub async fn run(
         let mut read_links = false;
         tokio::select! {
             c = config.recv() => match c {
-                Some(c) => { m.configure(c).await; read_links = true; }
+                Some(Msg::Configure(c)) => { m.configure(c.map(|c| *c)).await; read_links = true; }
+                Some(Msg::Act { act, user, done }) => read_links = m.act(act, &user, done),
                 None => { m.stop().await; return; }
             },
             Some(r) = replies.recv() => {
@@ -299,6 +392,9 @@ pub async fn run(
             m.read_links().await;
         }
         m.step().await;
+        for done in m.applied.drain(..) {
+            let _ = done.send(Ok(()));
+        }
     }
 }
 
@@ -345,9 +441,14 @@ impl Manager {
         by_name.sort_by(|a, b| a.name.cmp(&b.name));
         for (i, u) in by_name.into_iter().enumerate() {
             let table = cfg.routing.table + 1 + i as u32;
-            let keep = old
-                .remove(&u.name)
-                .filter(|o| o.cfg == *u && o.table == table);
+            let old = old.remove(&u.name);
+            // The down action lasts until a commit changes the uplink (a
+            // table moved by another uplink's name is no change of it).
+            let admin_down = old
+                .as_ref()
+                .filter(|o| o.cfg == *u)
+                .and_then(|o| o.admin_down.clone());
+            let keep = old.filter(|o| o.cfg == *u && o.table == table);
             let rt = match keep {
                 Some(o) => o,
                 None => {
@@ -361,6 +462,7 @@ impl Manager {
                         gw4: None,
                         gw6: None,
                         raised: false,
+                        admin_down,
                     }
                 }
             };
@@ -384,6 +486,7 @@ impl Manager {
                     Instant::now(),
                 );
                 TunnelRt {
+                    want: TunnelWant::new(t.bring_up),
                     cfg: t,
                     p,
                     running: None,
@@ -392,6 +495,8 @@ impl Manager {
                     next_try: Instant::now(),
                     pending: false,
                     going_down: going_down.take(),
+                    downs: 0,
+                    waiters: Vec::new(),
                 }
             });
         }
@@ -435,6 +540,67 @@ impl Manager {
         self.uplinks.clear();
         self.selector = Selector::new();
         *self.snapshot.write() = Snapshot::default();
+        for done in self.applied.drain(..) {
+            let _ = done.send(Err(ActError::Missing("uplinks are not configured".into())));
+        }
+    }
+
+    /// Takes an action in hand: answers it now when it names nothing or
+    /// there is nothing to do, or after the step that makes its change (an
+    /// uplink's), or once the tunnel is up or down. Returns whether the links
+    /// must be read again (their faults decided anew).
+    fn act(&mut self, act: Act, user: &str, done: Done) -> bool {
+        match act {
+            Act::UplinkDown(name) => self.take_down(&name, Some(user), done),
+            Act::UplinkUp(name) => self.take_down(&name, None, done),
+            Act::TunnelStart | Act::TunnelStop => {
+                let up = act == Act::TunnelStart;
+                let Some(t) = &mut self.tunnel else {
+                    let _ = done.send(Err(ActError::Missing("there is no tunnel".into())));
+                    return false;
+                };
+                tracing::info!(
+                    "tunnel {}: {} by {user}",
+                    t.cfg.interface,
+                    if up { "started" } else { "stopped" }
+                );
+                t.want.hold(up);
+                if up {
+                    // An action is not held back by the retry delay.
+                    t.next_try = Instant::now();
+                }
+                // A later action overrides the ones waiting the other way.
+                t.answer(
+                    !up,
+                    Err(ActError::Failed(format!(
+                        "overridden by a later {} action",
+                        if up { "start" } else { "stop" }
+                    ))),
+                );
+                t.waiters.push((up, done));
+                false
+            }
+        }
+    }
+
+    /// The down action (`by` the user) or the up action (`None`) on an
+    /// uplink; its fault is decided at the next reading of the links.
+    fn take_down(&mut self, name: &str, by: Option<&str>, done: Done) -> bool {
+        let Some(u) = self.uplinks.get_mut(name) else {
+            let _ = done.send(Err(ActError::Missing(format!("there is no uplink {name}"))));
+            return false;
+        };
+        if u.admin_down.is_some() == by.is_some() {
+            let _ = done.send(Ok(()));
+            return false;
+        }
+        match by {
+            Some(user) => tracing::info!("uplink {name}: taken down by {user}"),
+            None => tracing::info!("uplink {name}: given back to the selector"),
+        }
+        u.admin_down = by.map(str::to_string);
+        self.applied.push(done);
+        true
     }
 
     /// Reads the uplinks' interfaces and learned gateways again.
@@ -471,34 +637,17 @@ impl Manager {
                     u.p.prober.set_targets(gw4.or(gw6).into_iter().collect());
                 }
             }
-            let fault = if !u.cfg.enabled {
-                Some((
-                    Health::Disabled,
-                    "disabled in the configuration".to_string(),
-                ))
-            } else if let Some(l) = l {
-                if u.cfg.on_demand.is_some() && !u.raised {
-                    Some((Health::Dormant, "on-demand uplink, not needed".into()))
-                } else if !l.admin_up {
-                    Some((Health::Down, format!("interface {} is set down", l.name)))
-                } else if !l.carrier {
-                    Some((Health::Down, format!("interface {} has no carrier", l.name)))
-                } else if u.p.prober.targets().is_empty() {
-                    Some((
-                        Health::Down,
-                        "nothing to probe: no target, and no gateway configured or learned".into(),
-                    ))
-                } else {
-                    None
-                }
-            } else if u.cfg.on_demand.is_some() && !u.raised {
-                Some((Health::Dormant, "on-demand uplink, not needed".into()))
-            } else {
-                Some((
-                    Health::Absent,
-                    format!("interface {} does not exist", u.cfg.interface),
-                ))
-            };
+            let fault = health::fault(&health::Standing {
+                enabled: u.cfg.enabled,
+                taken_down: u.admin_down.as_deref(),
+                dormant: u.cfg.on_demand.is_some() && !u.raised,
+                ifname: &u.cfg.interface,
+                interface: l.map(|l| health::Interface {
+                    admin_up: l.admin_up,
+                    carrier: l.carrier,
+                }),
+                has_targets: !u.p.prober.targets().is_empty(),
+            });
             if let Some(t) = u.p.set_fault(fault, now) {
                 transitions.push((u.cfg.name.clone(), t));
             }
@@ -633,6 +782,9 @@ impl Manager {
         self.wake = wake;
         if let Some(sw) = sw {
             self.switched(&sw);
+            if let Some(t) = &mut self.tunnel {
+                t.want.switched(&sw);
+            }
             self.dirty = true;
         }
         self.on_demand(&cands).await;
@@ -643,6 +795,9 @@ impl Manager {
             self.sync_routes().await;
         }
         self.publish();
+        if let Some(t) = &mut self.tunnel {
+            t.settle();
+        }
     }
 
     fn switched(&mut self, sw: &Switch) {
@@ -728,8 +883,12 @@ impl Manager {
             let fault =
                 (!want).then(|| (Health::Dormant, "on-demand uplink, not needed".to_string()));
             // Brought up: the next link reading lifts the fault once the
-            // interface has carrier.
-            if !want && let Some(t) = u.p.set_fault(fault, now) {
+            // interface has carrier. One disabled (by the down action) stays
+            // so.
+            if !want
+                && u.p.link.health() != Health::Disabled
+                && let Some(t) = u.p.set_fault(fault, now)
+            {
                 changed.push((u.cfg.name.clone(), t));
             }
         }
@@ -766,9 +925,9 @@ impl Manager {
     }
 
     async fn tunnel_follow(&mut self) {
-        let want = match &self.tunnel {
+        let (want, held) = match &self.tunnel {
             None => return,
-            Some(t) => t.cfg.bring_up == BringUp::Always || self.failed_over(),
+            Some(t) => (t.want.wanted(self.failed_over()), t.want.held()),
         };
         let up = self.tunnel.as_ref().is_some_and(|t| t.running.is_some());
         if want && !up {
@@ -793,27 +952,42 @@ impl Manager {
                     let _ = h.await;
                 }
                 let result = tunnel::up(&nl, &ifname, &kind).await;
-                let _ = jobs.send(Job::TunnelUp {
+                let _ = jobs.send(Job::TunnelUp(Box::new(BroughtUp {
                     tag,
                     ifname,
                     kind,
                     result,
-                });
+                })));
             });
         } else if !want && up {
-            self.tunnel_down("failback: the preferred uplink carries the traffic")
-                .await;
+            let why = match held {
+                Some(false) => "taken down by the stop action",
+                _ => "failback: the preferred uplink carries the traffic",
+            };
+            self.tunnel_down(why).await;
             self.dirty = true;
         }
     }
 
     fn job(&mut self, job: Job) {
-        let Job::TunnelUp {
-            tag,
-            ifname,
-            kind,
-            result,
-        } = job;
+        let (tag, ifname, kind, result) = match job {
+            Job::TunnelUp(b) => {
+                let BroughtUp {
+                    tag,
+                    ifname,
+                    kind,
+                    result,
+                } = *b;
+                (tag, ifname, kind, result)
+            }
+            Job::TunnelDown { tag } => {
+                // Stop actions are answered at the end of the step.
+                if let Some(t) = self.tunnel.as_mut().filter(|t| t.p.prober.tag() == tag) {
+                    t.downs = t.downs.saturating_sub(1);
+                }
+                return;
+            }
+        };
         let Some(t) = self.tunnel.as_mut().filter(|t| t.p.prober.tag() == tag) else {
             // The tunnel was reconfigured meanwhile: this one goes.
             if let Ok((running, _)) = result {
@@ -847,6 +1021,7 @@ impl Manager {
             }
             Err(e) => {
                 tracing::warn!("tunnel {}: {e}", t.cfg.interface);
+                t.answer(true, Err(ActError::Failed(e.clone())));
                 t.next_try = Instant::now() + Duration::from_secs(5);
                 if t.error.as_deref() != Some(e.as_str()) {
                     let ifname = t.cfg.interface.clone();
@@ -872,8 +1047,11 @@ impl Manager {
             return;
         };
         let (nl, ifname, kind) = (self.nl.clone(), t.cfg.interface.clone(), t.cfg.kind.clone());
+        let (jobs, tag) = (self.jobs.clone(), t.p.prober.tag());
+        t.downs += 1;
         t.going_down = Some(tokio::spawn(async move {
             tunnel::down(&nl, &ifname, &kind, running).await;
+            let _ = jobs.send(Job::TunnelDown { tag });
         }));
         t.index = None;
         t.p.set_fault(Some((Health::Dormant, reason.to_string())), Instant::now());
@@ -993,7 +1171,10 @@ impl Manager {
             .values()
             .map(|u| {
                 let is = active.as_deref() == Some(u.cfg.name.as_str());
-                u.p.view(Some(is), u.gw4, u.gw6)
+                LinkView {
+                    admin_down: Some(u.admin_down.is_some()),
+                    ..u.p.view(Some(is), u.gw4, u.gw6)
+                }
             })
             .collect();
         let tunnel = self.tunnel.as_ref().map(|t| {

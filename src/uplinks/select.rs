@@ -4,10 +4,13 @@
 //! (at once, after it has been usable for the hold-down, or only by the
 //! operator), pins an uplink in manual mode, and says which on-demand uplinks
 //! must be up (only while no regular uplink is usable, or while one of them
-//! carries the traffic).
+//! carries the traffic). `TunnelWant` says whether the tunnel must be up: the
+//! model's bring-up rule, overridden for a while by the start and stop
+//! actions.
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use super::config::BringUp;
 use super::health::Health;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,15 +201,66 @@ impl Selector {
 
     /// The on-demand uplinks that must be up now: all of them while no
     /// regular uplink is usable (once every regular one is decided), and the
-    /// active one while it carries the traffic.
+    /// active one while it carries the traffic; never a disabled one (by the
+    /// configuration or the down action).
     pub fn on_demand_wanted(&self, links: &[Candidate]) -> BTreeSet<String> {
         let regular = || links.iter().filter(|l| !l.on_demand);
         let need = !regular().any(|l| l.health.usable() || l.health == Health::Unknown);
         links
             .iter()
-            .filter(|l| l.on_demand && (need || self.active.as_deref() == Some(l.name.as_str())))
+            .filter(|l| l.on_demand && l.health != Health::Disabled)
+            .filter(|l| need || self.active.as_deref() == Some(l.name.as_str()))
             .map(|l| l.name.clone())
             .collect()
+    }
+}
+
+/// Whether the tunnel must be up: the bring-up rule, and the override of the
+/// start and stop actions. With `on-failover` the override lasts until the
+/// next failover or failback; with `always`, stop lasts until start; with
+/// `manual` (down unless started), each lasts until the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelWant {
+    rule: BringUp,
+    /// `Some(up)` while an action overrides the rule.
+    held: Option<bool>,
+}
+
+impl TunnelWant {
+    pub fn new(rule: BringUp) -> TunnelWant {
+        TunnelWant { rule, held: None }
+    }
+
+    /// The start (`true`) or stop (`false`) action.
+    pub fn hold(&mut self, up: bool) {
+        self.held = match (self.rule, up) {
+            // What the rule says anyway, for good.
+            (BringUp::Always, true) | (BringUp::Manual, false) => None,
+            _ => Some(up),
+        };
+    }
+
+    /// The override in force, if any.
+    pub fn held(&self) -> Option<bool> {
+        self.held
+    }
+
+    /// A switch of the active uplink: a failover or failback edge ends an
+    /// override of the on-failover rule.
+    pub fn switched(&mut self, sw: &Switch) {
+        if self.rule == BringUp::OnFailover && !matches!(sw, Switch::Initial { .. }) {
+            self.held = None;
+        }
+    }
+
+    /// Whether the tunnel must be up, `failed_over` being whether a backup
+    /// uplink carries the traffic.
+    pub fn wanted(&self, failed_over: bool) -> bool {
+        self.held.unwrap_or(match self.rule {
+            BringUp::OnFailover => failed_over,
+            BringUp::Always => true,
+            BringUp::Manual => false,
+        })
     }
 }
 
@@ -324,6 +378,104 @@ mod tests {
         };
         assert_eq!(sw.unwrap().to(), "wan");
         assert!(s.on_demand_wanted(&links).is_empty());
+    }
+
+    #[test]
+    fn a_disabled_on_demand_uplink_is_never_wanted_and_a_disabled_active_one_fails_over() {
+        let t0 = Instant::now();
+        let mut s = Selector::new();
+        let p = Policy {
+            failback: Failback::Immediate,
+            ..policy()
+        };
+        let mut links = vec![
+            cand("wan", 10, false, Health::Up),
+            cand("lte", 20, false, Health::Up),
+            cand("modem", 1, true, Health::Dormant),
+        ];
+        s.step(&p, &links, t0);
+        assert_eq!(s.active(), Some("wan"));
+        // The down action on the active uplink: failover with its reason.
+        links[0].health = Health::Disabled;
+        links[0].reason = "taken down by an action (by admin)".into();
+        let (sw, _) = s.step(&p, &links, t0);
+        assert_eq!(
+            sw,
+            Some(Switch::Failover {
+                from: "wan".into(),
+                to: "lte".into(),
+                reason: "taken down by an action (by admin)".into()
+            })
+        );
+        // No regular uplink usable: the modem is wanted, unless taken down.
+        links[1].health = Health::Down;
+        assert_eq!(s.on_demand_wanted(&links).len(), 1);
+        links[2].health = Health::Disabled;
+        assert!(s.on_demand_wanted(&links).is_empty());
+        // Given back and up: immediate failback.
+        links[1].health = Health::Up;
+        links[0].health = Health::Unknown;
+        assert_eq!(s.step(&p, &links, t0).0, None);
+        links[0].health = Health::Up;
+        let (sw, _) = s.step(&p, &links, t0);
+        assert_eq!(
+            sw,
+            Some(Switch::Failback {
+                from: "lte".into(),
+                to: "wan".into()
+            })
+        );
+    }
+
+    #[test]
+    fn tunnel_actions_override_the_rule_until_the_next_edge_or_action() {
+        let failover = Switch::Failover {
+            from: "wan".into(),
+            to: "lte".into(),
+            reason: String::new(),
+        };
+        let failback = Switch::Failback {
+            from: "lte".into(),
+            to: "wan".into(),
+        };
+        let initial = Switch::Initial { to: "wan".into() };
+
+        // on-failover: the rule, overridden until the next edge.
+        let mut t = TunnelWant::new(BringUp::OnFailover);
+        assert!(!t.wanted(false) && t.wanted(true));
+        t.hold(true);
+        assert!(t.wanted(false));
+        t.switched(&initial);
+        assert!(t.wanted(false), "the first choice is no edge");
+        t.switched(&failover);
+        assert_eq!(t.held(), None);
+        assert!(t.wanted(true));
+        t.hold(false);
+        assert!(!t.wanted(true));
+        t.switched(&failback);
+        assert!(!t.wanted(false) && t.wanted(true));
+
+        // manual: down until start, up until stop, edges change nothing.
+        let mut t = TunnelWant::new(BringUp::Manual);
+        assert!(!t.wanted(true));
+        t.hold(true);
+        t.switched(&failover);
+        t.switched(&failback);
+        assert!(t.wanted(false));
+        t.hold(false);
+        assert!(!t.wanted(true));
+        assert_eq!(t.held(), None);
+
+        // always: stop lasts until start, whatever the edges.
+        let mut t = TunnelWant::new(BringUp::Always);
+        assert!(t.wanted(false));
+        t.hold(false);
+        t.switched(&failover);
+        assert!(!t.wanted(true));
+        assert_eq!(t.held(), Some(false));
+        t.hold(true);
+        assert!(t.wanted(false));
+        assert_eq!(t.held(), None);
     }
 
     /// Hours of scripted probe results through the health machines and the

@@ -1,16 +1,18 @@
 //! The connection manager's service: a commit hands the typed configuration
 //! to the manager task (`manager`), which owns the probes, the selector, the
 //! routes and the tunnel; the state it publishes after each step is served
-//! to every face.
+//! to every face. The uplinks' up and down actions and the tunnel's start and
+//! stop go to the same task, which answers once their change is made.
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::config::{Config, TunnelKind, Uplinks};
-use super::manager::{self, Snapshot};
+use super::manager::{self, Act, ActError, Msg, Snapshot};
+use crate::service::action::handler;
 use crate::service::config::quote;
 use crate::service::{
     Change, Prepared, Refusal, Registry, Service, StatePage, StateProvider, StateQuery,
@@ -21,7 +23,7 @@ const STATE: &str = "/lifeline-uplinks:uplinks/state";
 const TUNNEL: &str = "/lifeline-uplinks:uplinks/tunnel";
 
 pub struct UplinksService {
-    tx: mpsc::UnboundedSender<Option<Uplinks>>,
+    tx: mpsc::UnboundedSender<Msg>,
 }
 
 impl UplinksService {
@@ -34,7 +36,66 @@ impl UplinksService {
         registry.provide(Arc::new(State(snapshot.clone())));
         let (tx, rx) = mpsc::unbounded_channel();
         rt.spawn(manager::run(rx, events, snapshot));
+        register_actions(&tx, registry);
         UplinksService { tx }
+    }
+}
+
+/// The uplinks' up and down actions and the tunnel's start and stop.
+fn register_actions(tx: &mpsc::UnboundedSender<Msg>, registry: &Registry) {
+    for (name, down) in [("up", false), ("down", true)] {
+        let tx = tx.clone();
+        registry.handle(
+            &format!("{UPLINK}/{name}"),
+            handler(move |req| {
+                let tx = tx.clone();
+                async move {
+                    let uplink = req.key("uplink", "name").unwrap_or_default().to_string();
+                    let act = match down {
+                        true => Act::UplinkDown(uplink.clone()),
+                        false => Act::UplinkUp(uplink.clone()),
+                    };
+                    ask(&tx, act, &req.user, uplink_path(&uplink)).await
+                }
+            }),
+        );
+    }
+    for (name, act) in [("start", Act::TunnelStart), ("stop", Act::TunnelStop)] {
+        let tx = tx.clone();
+        registry.handle(
+            &format!("{TUNNEL}/{name}"),
+            handler(move |req| {
+                let (tx, act) = (tx.clone(), act.clone());
+                async move { ask(&tx, act, &req.user, TUNNEL.to_string()).await }
+            }),
+        );
+    }
+}
+
+/// Hands an action to the manager task and waits for its answer; a refusal
+/// is about `path`.
+async fn ask(
+    tx: &mpsc::UnboundedSender<Msg>,
+    act: Act,
+    user: &str,
+    path: String,
+) -> Result<Value, Refusal> {
+    let (done, answer) = oneshot::channel();
+    let msg = Msg::Act {
+        act,
+        user: user.to_string(),
+        done,
+    };
+    if tx.send(msg).is_err() {
+        return Err(Refusal::failed("the connection manager is not running").at(path));
+    }
+    match answer.await {
+        Ok(Ok(())) => Ok(Value::Null),
+        Ok(Err(ActError::Missing(why))) => Err(Refusal::missing(why).at(path)),
+        Ok(Err(ActError::Failed(why))) => Err(Refusal::failed(why).at(path)),
+        Err(_) => {
+            Err(Refusal::failed("the connection manager stopped before it answered").at(path))
+        }
     }
 }
 
@@ -89,13 +150,13 @@ fn check(u: &Uplinks) -> Result<(), Refusal> {
 }
 
 struct Apply {
-    tx: mpsc::UnboundedSender<Option<Uplinks>>,
+    tx: mpsc::UnboundedSender<Msg>,
     config: Option<Uplinks>,
 }
 
 impl Prepared for Apply {
     fn apply(self: Box<Self>) {
-        let _ = self.tx.send(self.config);
+        let _ = self.tx.send(Msg::Configure(self.config.map(Box::new)));
     }
 }
 
@@ -198,6 +259,9 @@ impl manager::LinkView {
         }
         if let Some(g) = self.gateway6 {
             v["gateway6-in-use"] = json!(g.to_string());
+        }
+        if let Some(d) = self.admin_down {
+            v["administratively-down"] = json!(d);
         }
         v
     }

@@ -580,3 +580,31 @@ def test_sigterm_tells_every_session_and_exits_in_time(rig):
             m.close_session()
         except Exception:
             pass
+
+
+def test_send_action_writes_to_the_device_and_sessions_see_the_echo(rig):
+    from ncclient.operations.rpc import RPCError
+    raw = rig.raw_conn()
+    attached(raw, rig, b"<p>")
+
+    def send(m, port, data):
+        return m.dispatch(to_ele(f"""<action xmlns="urn:ietf:params:xml:ns:yang:1"><ports xmlns="{P}"><port>
+            <name>{port}</name><send><data>{data}</data></send></port></ports></action>"""))
+
+    with rig.d.connect() as m:
+        send(m, "port01", "show clock&#13;")
+        rig.line.read_until(b"show clock\r")
+        # The router's echo goes to the sessions as usual.
+        rig.line.write(b"show clock\r\n12:00:00\r\n")
+        got = b""
+        while b"12:00:00" not in got:
+            got += raw.recv(4096)
+        with pytest.raises(RPCError) as e:
+            send(m, "port99", "x")
+        assert "port99" in str(e.value)
+        rig.line.unplug()
+        wait("device-present false", lambda: not rig.present())
+        with pytest.raises(RPCError) as e:
+            send(m, "port01", "x")
+        assert "not open" in str(e.value)
+    raw.close()

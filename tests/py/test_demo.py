@@ -70,3 +70,41 @@ def test_cycling_a_demo_outlet_reboots_its_router_on_the_console(demo):
                     pass
             assert b"System Bootstrap" in seen, seen[-500:]
             assert b"Username:" in seen.split(b"System Bootstrap", 1)[1]
+
+
+AR = "urn:lifeline:params:xml:ns:yang:lifeline-auto-response"
+
+
+def test_a_crashed_demo_router_is_power_cycled_by_its_rule(demo):
+    """`test crash` on port01's router prints %SYS-2-WATCHDOG and hangs: the
+    demo's router1-hung rule cycles outlet t1 and the router boots again."""
+    started = time.time()
+    with connect() as m:
+        wait_for("the demo PDU", lambda: re.search(
+            r"<name>pdu1</name>.*?<reachable>true</reachable>", power(m), re.S), timeout=30)
+        with socket.create_connection(("127.0.0.1", 14001), timeout=2) as console:
+            def typed(text, expect):
+                console.sendall(text)
+                seen, deadline = b"", time.time() + 5
+                while expect not in seen and time.time() < deadline:
+                    try:
+                        seen += console.recv(4096)
+                    except socket.timeout:
+                        pass
+                return seen
+            typed(b"\r", b"Username:")
+            typed(b"admin\r", b"Password:")
+            assert b">" in typed(b"cisco\r", b">")
+            # The rules ignore what happens in the demo's 10 s boot delay.
+            time.sleep(max(0, started + 11 - time.time()))
+            assert b"%SYS-2-WATCHDOG" in typed(b"test crash\r", b"%SYS-2-WATCHDOG")
+            seen, deadline = b"", time.time() + 20
+            while b"System Bootstrap" not in seen and time.time() < deadline:
+                try:
+                    seen += console.recv(4096)
+                except socket.timeout:
+                    pass
+            assert b"System Bootstrap" in seen, seen[-500:]
+        rule = m.get(filter=("subtree", f'<auto-response xmlns="{AR}"><rule><name>router1-hung</name></rule></auto-response>')).data_xml
+        assert "<trigger-count>1</trigger-count>" in rule, rule
+        assert re.search(r"<name>cycle</name>.*?<last-result>ok</last-result>", rule, re.S), rule

@@ -371,7 +371,7 @@ def script_args(m):
 
 
 def rule_cfg(args_xml):
-    return (f'<config><auto-response xmlns="{AR}"><rule><name>r1</name><trigger>'
+    return (f'<config><auto-response xmlns="{AR}"><rule><name>r1</name><run-as>admin</run-as><trigger>'
             f'<event xmlns:llt="urn:lifeline:params:xml:ns:yang:lifeline-types">llt:uplink-down</event></trigger>'
             f'<action><name>a1</name><script><path>/bin/true</path>{args_xml}</script></action>'
             f'</rule></auto-response></config>')

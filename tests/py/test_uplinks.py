@@ -352,3 +352,57 @@ def test_kernel_refusal_is_failed_over_incomplete_and_restart_uses_the_healthy_u
         assert d2.uplink("wan").findtext("u:health", namespaces=NS) in ("down", "unknown")
     finally:
         d2.close()
+
+
+@pytest.mark.skipif(not shutil.which("wireguard-go"), reason="needs wireguard-go")
+def test_uplink_down_and_up_actions_fail_over_and_back_and_tunnel_start_and_stop(topo, tmp_path):
+    from ncclient.operations.rpc import RPCError
+    from ncclient.xml_ import to_ele
+    a_priv, _ = wg_keys()
+    _, n_pub = wg_keys()
+    a_if = f"wga{topo.app[-6:]}"
+    sock = f"/var/run/wireguard/{a_if}.sock"
+    tunnel = (f"<failback>immediate</failback><tunnel><bring-up>manual</bring-up><interface>{a_if}</interface>"
+              f"<wireguard><private-key>{a_priv}</private-key><address>10.200.0.2/24</address>"
+              f"<peer><public-key>{n_pub}</public-key><endpoint>10.9.0.1</endpoint>"
+              f"<allowed-ips>10.200.0.0/24</allowed-ips></peer></wireguard></tunnel>")
+    d = NsDaemon(topo, tmp_path, uplinks_xml(extra=tunnel))
+
+    def act(node):
+        return d.m.dispatch(to_ele(f'<action xmlns="urn:ietf:params:xml:ns:yang:1"><uplinks xmlns="{UL}">'
+                                   f'{node}</uplinks></action>'))
+
+    text = lambda path: d.state().findtext(path, namespaces=NS)
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        assert d.uplink("wan").findtext("u:administratively-down", namespaces=NS) == "false"
+        # The down action on the active uplink: failover at once.
+        t = time.monotonic()
+        act("<uplink><name>wan</name><down/></uplink>")
+        d.wait("failover to lte", lambda: d.active() == "lte", timeout=5)
+        assert time.monotonic() - t < 5
+        wan = d.uplink("wan")
+        assert wan.findtext("u:health", namespaces=NS) == "disabled"
+        assert "taken down by an action" in wan.findtext("u:reason", namespaces=NS)
+        assert wan.findtext("u:administratively-down", namespaces=NS) == "true"
+        assert "default via 10.2.0.1 dev up2" in topo.ip(topo.app, "route", "show", "table", "1000").stdout
+        # bring-up manual: a failover does not bring the tunnel up.
+        assert text("u:state/u:tunnel-up") == "false"
+        # Up: probed again, and failback at once.
+        act("<uplink><name>wan</name><up/></uplink>")
+        d.wait("failback to wan", lambda: d.active() == "wan", timeout=10)
+        assert d.uplink("wan").findtext("u:administratively-down", namespaces=NS) == "false"
+        with pytest.raises(RPCError):
+            act("<uplink><name>nope</name><down/></uplink>")
+        # The tunnel's start and stop answer once it is up or down.
+        assert not os.path.exists(sock)
+        act("<tunnel><start/></tunnel>")
+        assert text("u:state/u:tunnel-up") == "true"
+        assert os.path.exists(sock)
+        assert text("u:tunnel/u:up") == "true"
+        act("<tunnel><stop/></tunnel>")
+        assert text("u:state/u:tunnel-up") == "false"
+        d.wait("wireguard-go gone", lambda: not os.path.exists(sock), timeout=5)
+        assert topo.ip(topo.app, "link", "show", a_if, check=False).returncode != 0
+    finally:
+        d.close()

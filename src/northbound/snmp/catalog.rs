@@ -554,11 +554,44 @@ pub const TABLES: &[Table] = &[
             col(
                 4,
                 "state",
-                Conv::Enum(&[("idle", 1), ("triggered", 2), ("resolved", 3)]),
+                Conv::Enum(&[
+                    ("idle", 1),
+                    ("triggered", 2),
+                    ("resolved", 3),
+                    ("holding-off", 4),
+                    ("disabled", 5),
+                    ("rate-limited", 6),
+                ]),
             ),
             col(5, "trigger-count", Conv::Counter64),
             col(6, "last-triggered", Conv::DateAndTime),
             col(7, "last-resolved", Conv::DateAndTime),
+            col(8, "suppressed-count", Conv::Counter64),
+        ],
+    },
+    // llAlarmTable.
+    Table {
+        entry: e(&[1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 5433, 1, 6, 1, 1]),
+        list: "/ietf-alarms:alarms/alarm-list/alarm",
+        index: &[Index::Int("alarm-id")],
+        columns: &[
+            col(2, "resource", Conv::Str),
+            col(3, "alarm-type-id", Conv::Str),
+            col(4, "alarm-type-qualifier", Conv::Str),
+            col(5, "is-cleared", Conv::Truth),
+            col(
+                6,
+                "perceived-severity",
+                Conv::Enum(&[
+                    ("indeterminate", 2),
+                    ("warning", 3),
+                    ("minor", 4),
+                    ("major", 5),
+                    ("critical", 6),
+                ]),
+            ),
+            col(7, "alarm-text", Conv::Str),
+            col(8, "last-changed", Conv::DateAndTime),
         ],
     },
 ];

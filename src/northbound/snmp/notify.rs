@@ -110,6 +110,11 @@ impl Notifier {
         rt.spawn(async move {
             loop {
                 match rx.recv().await {
+                    // A rule's notification goes to its notify tag only.
+                    Ok(e) if e.kind == crate::events::EventKind::RuleNotification => {
+                        let tag = e.text("tag").unwrap_or_default();
+                        n.send_tagged(Notification::event(&e), Some(&tag));
+                    }
                     Ok(e) => n.send(Notification::event(&e)),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
@@ -149,6 +154,12 @@ impl Notifier {
 
     /// Sends `n` to every target that the notify config selects.
     pub fn send(&self, n: Notification) {
+        self.send_tagged(n, None);
+    }
+
+    /// Sends `n` to the targets of the notify entries with tag `only` (all
+    /// notify entries without one), as traps or informs as they say.
+    pub fn send_tagged(&self, n: Notification, only: Option<&str>) {
         let rt = self.inner.agent.runtime.read().clone();
         if !rt.config.enabled || rt.config.targets.is_empty() {
             return;
@@ -158,7 +169,7 @@ impl Notifier {
                 .config
                 .notifies
                 .iter()
-                .filter(|nf| t.tags.contains(&nf.tag))
+                .filter(|nf| t.tags.contains(&nf.tag) && only.is_none_or(|o| o == nf.tag))
                 .map(|nf| nf.inform)
                 .collect();
             if kinds.is_empty() {
