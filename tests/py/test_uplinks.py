@@ -406,3 +406,53 @@ def test_uplink_down_and_up_actions_fail_over_and_back_and_tunnel_start_and_stop
         assert topo.ip(topo.app, "link", "show", a_if, check=False).returncode != 0
     finally:
         d.close()
+
+
+AR = "urn:lifeline:params:xml:ns:yang:lifeline-auto-response"
+AL = "urn:ietf:params:xml:ns:yang:ietf-alarms"
+
+
+@pytest.mark.skipif(not shutil.which("wireguard-go"), reason="needs wireguard-go")
+def test_a_rule_starts_the_tunnel_when_the_primary_fails(topo, tmp_path):
+    """The tunnel is manual: an auto-response rule on uplink-failover starts
+    it, and its resolve action (on failback) stops it; the uplink's own
+    uplink-down alarm is raised and cleared on the way."""
+    a_priv, _ = wg_keys()
+    _, n_pub = wg_keys()
+    a_if = f"wga{topo.app[-6:]}"
+    sock = f"/var/run/wireguard/{a_if}.sock"
+    tunnel = (f"<tunnel><bring-up>manual</bring-up><interface>{a_if}</interface>"
+              f"<wireguard><private-key>{a_priv}</private-key><address>10.200.0.2/24</address>"
+              f"<peer><public-key>{n_pub}</public-key><endpoint>10.9.0.1</endpoint>"
+              f"<allowed-ips>10.200.0.0/24</allowed-ips></peer></wireguard></tunnel>")
+    rule = (f'<auto-response xmlns="{AR}"><boot-delay>0</boot-delay><rule><name>vpn-on-failover</name>'
+            f'<run-as>admin</run-as><trigger><event xmlns:llt="urn:lifeline:params:xml:ns:yang:lifeline-types">'
+            f'llt:uplink-failover</event></trigger>'
+            f'<action><name>start</name><tunnel><operation>up</operation></tunnel></action>'
+            f'<resolve-action><name>stop</name><tunnel><operation>down</operation></tunnel></resolve-action>'
+            f'</rule></auto-response>')
+    d = NsDaemon(topo, tmp_path, uplinks_xml(extra=tunnel) + rule)
+
+    def alarm_cleared():
+        r = d.m.get(filter=("subtree", f'<alarms xmlns="{AL}"><alarm-list/></alarms>')).data_xml
+        m = re.search(r"<alarm>(?:(?!</alarm>).)*uplink\[[^]]*'wan'\](?:(?!</alarm>).)*</alarm>", r, re.S)
+        return m and re.search(r"<is-cleared>(\w+)</is-cleared>", m.group(0)).group(1)
+
+    try:
+        d.wait("wan active", lambda: d.active() == "wan")
+        assert not os.path.exists(sock)
+        topo.drop_all(topo.isp1)
+        d.wait("failover", lambda: d.active() == "lte", timeout=30)
+        d.wait("the rule's tunnel", lambda: d.state().findtext("u:state/u:tunnel-up", namespaces=NS) == "true",
+               timeout=15)
+        assert os.path.exists(sock)
+        assert alarm_cleared() == "false"
+        r = d.m.get(filter=("subtree", f'<auto-response xmlns="{AR}"/>')).data_xml
+        assert "<state>triggered</state>" in r and "<last-result>ok</last-result>" in r, r
+        topo.heal(topo.isp1)
+        d.wait("failback", lambda: d.active() == "wan", timeout=30)
+        d.wait("the resolve action's stop", lambda: not os.path.exists(sock), timeout=15)
+        assert d.state().findtext("u:state/u:tunnel-up", namespaces=NS) == "false"
+        d.wait("the uplink-down alarm cleared", lambda: alarm_cleared() == "true", timeout=10)
+    finally:
+        d.close()

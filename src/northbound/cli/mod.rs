@@ -1,6 +1,7 @@
 //! The SSH CLI: paths are the YANG paths, generated from the schema at run time.
 //! Operational mode shows and requests; configuration mode edits the shared
 //! candidate and commits through the datastore like NETCONF does.
+pub mod alarms;
 pub mod line;
 pub mod path;
 pub mod render;
@@ -347,6 +348,10 @@ impl Cli {
                 Ok(Outcome::Output(format_tree(&t, display)))
             }
             Some("rollback") => self.show_rollback().await,
+            Some("alarms") if args.len() == 1 && display == Display::Tree => {
+                let t = self.tree_of(None, "/ietf-alarms:alarms/alarm-list").await?;
+                Ok(Outcome::Output(alarms::render(&t)))
+            }
             Some("log") => self.show_log(&args[1..]).await,
             Some(_) => {
                 let r = path::resolve(self.ds.ctx, &root(), &args, Purpose::Show)?;
