@@ -77,7 +77,13 @@ pub async fn run(check: &Check, env: &Env, was_failing: bool) -> (bool, String) 
         return outlet(&one(DEVICE, &o.device), &o.device, &o.outlet, o.fails_when);
     }
     if let Some(s) = &check.signal {
-        return signal(&one(PORT, &s.port), &s.port, &s.signal, s.fails_when);
+        return signal(
+            &one(PORT, &s.port),
+            &s.port,
+            &s.signal,
+            s.fails_when,
+            was_failing,
+        );
     }
     (false, "nothing to check".into())
 }
@@ -247,15 +253,16 @@ pub fn outlet(dev: &Value, device: &str, id: &str, fails: Level) -> (bool, Strin
     (f, format!("outlet {device}/{id}: {state}"))
 }
 
-pub fn signal(port: &Value, name: &str, sig: &str, fails: Level) -> (bool, String) {
+pub fn signal(port: &Value, name: &str, sig: &str, fails: Level, was: bool) -> (bool, String) {
     let Some(level) = port
         .get("state")
         .and_then(|s| s.get("signals"))
         .and_then(|s| s.get(sig))
         .and_then(Value::as_bool)
     else {
-        // No device, or one without modem lines: nothing to judge by.
-        return (false, format!("port {name}: {sig} unknown"));
+        // No device (unplugged), or one without modem lines: nothing to
+        // judge by, so the condition stays as it was.
+        return (was, format!("port {name}: {sig} unknown"));
     };
     let f = level == (fails == Level::On);
     let word = if level { "on" } else { "off" };
@@ -311,7 +318,11 @@ mod tests {
         assert!(outlet(&d, "pdu", "2", Level::Off).0);
         assert!(!outlet(&d, "pdu", "1", Level::Off).0);
         let p = json!({"state": {"signals": {"dcd": false}}});
-        assert!(signal(&p, "p3", "dcd", Level::Off).0);
-        assert!(!signal(&json!({}), "p3", "dcd", Level::Off).0);
+        assert!(signal(&p, "p3", "dcd", Level::Off, false).0);
+        assert!(!signal(&json!({}), "p3", "dcd", Level::Off, false).0);
+        assert!(
+            signal(&json!({}), "p3", "dcd", Level::Off, true).0,
+            "unknown keeps it"
+        );
     }
 }

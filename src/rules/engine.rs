@@ -38,6 +38,18 @@ impl TriggerCtx {
         }
     }
 
+    /// What a check found, for `rule`.
+    pub fn check(rule: &str, kind: &str, detail: String) -> TriggerCtx {
+        TriggerCtx {
+            kind: kind.to_string(),
+            source: format!("rules/{rule}"),
+            message: detail.clone(),
+            severity: Severity::Warning,
+            fields: Map::new(),
+            details: detail,
+        }
+    }
+
     fn field(&self, name: &str) -> Option<String> {
         self.fields
             .get(name)
@@ -582,14 +594,7 @@ impl Engine {
             .as_ref()
             .map_or("check", |c| c.kind())
             .to_string();
-        let ctx = failing.then(|| TriggerCtx {
-            kind,
-            source: format!("rules/{rule}"),
-            message: detail.clone(),
-            severity: Severity::Warning,
-            fields: Map::new(),
-            details: detail,
-        });
+        let ctx = failing.then(|| TriggerCtx::check(rule, &kind, detail));
         self.set_cond(rule, failing, ctx, now, &mut out);
         out
     }
@@ -619,6 +624,11 @@ impl Engine {
                         text: format!("action {name} succeeded"),
                     });
                 }
+            }
+            // A late failure of an action whose rule has resolved since
+            // is counted, not alarmed: the resolve cleared its alarms.
+            Outcome::Failed(_) | Outcome::Denied(_) if !(job.resolve || triggered) => {
+                st.failures += 1;
             }
             Outcome::Failed(msg) | Outcome::Denied(msg) => {
                 st.failures += 1;
@@ -822,14 +832,11 @@ impl Engine {
         rt.s.phase = Phase::Triggered;
         rt.s.trigger_count += 1;
         rt.s.last_triggered = Some(now);
-        let ctx = Arc::new(rt.s.ctx.clone().unwrap_or_else(|| TriggerCtx {
-            kind: "check".into(),
-            source: format!("rules/{name}"),
-            message: String::new(),
-            severity: Severity::Warning,
-            fields: Map::new(),
-            details: String::new(),
-        }));
+        let ctx = Arc::new(
+            rt.s.ctx
+                .clone()
+                .unwrap_or_else(|| TriggerCtx::check(name, "check", String::new())),
+        );
         let what = if ctx.message.is_empty() {
             ctx.kind.clone()
         } else {
@@ -882,14 +889,11 @@ impl Engine {
             rule: name.to_string(),
             details: rt.s.last_check.clone().unwrap_or_default(),
         });
-        let ctx = Arc::new(rt.s.ctx.clone().unwrap_or_else(|| TriggerCtx {
-            kind: "check".into(),
-            source: format!("rules/{name}"),
-            message: String::new(),
-            severity: Severity::Notice,
-            fields: Map::new(),
-            details: String::new(),
-        }));
+        let ctx = Arc::new(
+            rt.s.ctx
+                .clone()
+                .unwrap_or_else(|| TriggerCtx::check(name, "check", String::new())),
+        );
         for (i, a) in rt.resolve_actions.iter().enumerate() {
             if let Some(st) = rt.s.resolve_actions.get_mut(i) {
                 st.runs += 1;
@@ -918,14 +922,11 @@ impl Engine {
         }
         let rt = self.rules.get_mut(name).expect("rule");
         self.dirty = true;
-        let ctx = Arc::new(rt.s.ctx.clone().unwrap_or_else(|| TriggerCtx {
-            kind: "check".into(),
-            source: format!("rules/{name}"),
-            message: String::new(),
-            severity: Severity::Warning,
-            fields: Map::new(),
-            details: String::new(),
-        }));
+        let ctx = Arc::new(
+            rt.s.ctx
+                .clone()
+                .unwrap_or_else(|| TriggerCtx::check(name, "check", String::new())),
+        );
         let mut keep = Vec::new();
         for mut p in std::mem::take(&mut rt.s.pending) {
             if p.due > now {

@@ -190,6 +190,7 @@ impl RulesService {
             pokes: HashMap::new(),
             boot_poked: false,
             boot_until: started,
+            sms: None,
         };
         let rx_events = platform.events.subscribe();
         let shutdown = platform.shutdown.clone();
@@ -212,6 +213,7 @@ struct Task {
     pokes: HashMap<EventKind, Vec<Arc<Wake>>>,
     boot_poked: bool,
     boot_until: DateTime<Utc>,
+    sms: Option<super::config::Sms>,
 }
 
 impl Task {
@@ -311,14 +313,20 @@ impl Task {
                     None
                 }
             });
-        self.ctx.modem = a.auto.as_ref().and_then(|ar| ar.sms.as_ref()).map(|s| {
-            super::sms::Modem::new(
-                PathBuf::from(&s.device),
-                s.speed,
-                s.pin.clone(),
-                Duration::from_secs(s.timeout.into()),
-            )
-        });
+        // The modem is kept while its settings are: it serialises the sends
+        // on its line and remembers a PIN the SIM refused.
+        let sms = a.auto.as_ref().and_then(|ar| ar.sms.clone());
+        if sms != self.sms {
+            self.ctx.modem = sms.as_ref().map(|s| {
+                super::sms::Modem::new(
+                    PathBuf::from(&s.device),
+                    s.speed,
+                    s.pin.clone(),
+                    Duration::from_secs(s.timeout.into()),
+                )
+            });
+            self.sms = sms;
+        }
         self.boot_until = self.started + chrono::Duration::seconds(boot_delay.into());
         self.env.interfaces = Arc::new(a.interfaces);
         {
