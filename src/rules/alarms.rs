@@ -434,20 +434,24 @@ impl AlarmList {
         text: Option<String>,
         operator: &str,
         now: DateTime<Utc>,
-    ) -> bool {
-        let Some(a) = self.alarms.get_mut(key).filter(|a| a.shelf.is_none()) else {
-            return false;
-        };
+    ) -> Option<OperatorChange> {
+        let a = self.alarms.get_mut(key).filter(|a| a.shelf.is_none())?;
         let time = after(a.operator.last().map(|o| o.time), now);
-        a.operator.push(OperatorChange {
+        let change = OperatorChange {
             time,
             operator: operator.to_string(),
             state,
             text,
-        });
+        };
+        a.operator.push(change.clone());
+        // Bounded as the status changes are (the newest kept).
+        let max = usize::from(self.control.max_status_changes.unwrap_or(u16::MAX).max(1));
+        if a.operator.len() > max {
+            a.operator.drain(..a.operator.len() - max);
+        }
         a.last_changed = time;
         self.touch(false, time);
-        true
+        Some(change)
     }
 
     /// `purge-alarms` (or `purge-shelved-alarms`): removes the matching
@@ -643,7 +647,6 @@ fn entry(k: &Key, a: &Alarm, shelved: bool) -> Value {
         "resource": k.resource,
         "alarm-type-id": k.type_id,
         "alarm-type-qualifier": k.qualifier,
-        "time-created": stamp(&a.time_created),
         "is-cleared": a.is_cleared,
         "last-raised": stamp(&a.last_raised),
         "last-changed": stamp(&a.last_changed),
@@ -659,6 +662,8 @@ fn entry(k: &Key, a: &Alarm, shelved: bool) -> Value {
             v["shelf-name"] = json!(s);
         }
     } else {
+        // Only the alarm list has these (RFC 8632's shelved-alarm does not).
+        v["time-created"] = json!(stamp(&a.time_created));
         v[format!("{MODULE}:alarm-id")] = json!(a.id);
     }
     v
@@ -794,7 +799,10 @@ mod tests {
         );
         l.raise(&k2, AlarmSeverity::Major, "down", t(1));
         l.clear(&k2, "up", t(2));
-        assert!(l.set_operator_state(&k2, OperatorState::Closed, None, "admin", t(3)));
+        assert!(
+            l.set_operator_state(&k2, OperatorState::Closed, None, "admin", t(3))
+                .is_some()
+        );
         let s = l.summary_json();
         assert_eq!(s["alarm-summary"][0]["total"], 2);
         assert_eq!(s["alarm-summary"][0]["cleared-closed"], 1);

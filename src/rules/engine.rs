@@ -792,8 +792,16 @@ impl Engine {
         let Some(rt) = self.rules.get(name) else {
             return;
         };
+        // A condition that outlasts its rate limit triggers again once the
+        // period has room (a device still dead an hour later is cycled again).
+        let limited = rt.s.phase == Phase::RateLimited && {
+            let limit = rt.cfg.rate_limit;
+            let cutoff = now - Duration::seconds(limit.period.into());
+            rt.s.triggers.iter().filter(|t| **t > cutoff).count() as u32 >= limit.max_triggers
+        };
         if !rt.s.cond
-            || matches!(rt.s.phase, Phase::Triggered | Phase::RateLimited)
+            || rt.s.phase == Phase::Triggered
+            || limited
             || now < self.boot_until
             || self.in_window(rt, now)
         {

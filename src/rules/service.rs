@@ -329,14 +329,26 @@ impl Task {
         }
         self.boot_until = self.started + chrono::Duration::seconds(boot_delay.into());
         self.env.interfaces = Arc::new(a.interfaces);
-        {
+        let changed = {
             let mut c = self.core.lock();
+            let before = action_names(&c);
             c.alarms.set_control(a.control, now);
             c.engine.utc_offset_minutes = chrono::Local::now().offset().local_minus_utc() / 60;
             let saved = self.saved.take();
             out.extend(
                 c.engine
                     .configure(rules, boot_delay, retry, self.started, saved, now),
+            );
+            action_names(&c) != before
+        };
+        if changed {
+            self.events.publish(
+                EventKind::Other,
+                "ietf-alarms:alarm-inventory-changed",
+                crate::events::Severity::Info,
+                "alarms".into(),
+                "the alarm inventory changed (the rules' actions)".into(),
+                Default::default(),
             );
         }
         self.start_checks();
@@ -787,16 +799,9 @@ impl StateProvider for State {
     }
 }
 
-/// Rows in the order reads page by (`key_cmp`).
-fn sorted(mut rows: Vec<(Vec<String>, Value)>) -> Vec<(Vec<String>, Value)> {
-    rows.sort_by(|a, b| crate::service::state::key_cmp(&a.0, &b.0));
-    rows
-}
-
-/// The alarm inventory: every type with an empty qualifier, and the action
-/// alarms once per action name the rules use.
-fn inventory(c: &Core) -> Vec<(Vec<String>, Value)> {
-    let mut names: std::collections::BTreeSet<String> = Default::default();
+/// The action names the rules use: the qualifiers of the action alarms.
+fn action_names(c: &Core) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
     for n in c.engine.names() {
         if let Some(r) = c.engine.rule(n) {
             names.extend(
@@ -807,6 +812,19 @@ fn inventory(c: &Core) -> Vec<(Vec<String>, Value)> {
             );
         }
     }
+    names
+}
+
+/// Rows in the order reads page by (`key_cmp`).
+fn sorted(mut rows: Vec<(Vec<String>, Value)>) -> Vec<(Vec<String>, Value)> {
+    rows.sort_by(|a, b| crate::service::state::key_cmp(&a.0, &b.0));
+    rows
+}
+
+/// The alarm inventory: every type with an empty qualifier, and the action
+/// alarms once per action name the rules use.
+fn inventory(c: &Core) -> Vec<(Vec<String>, Value)> {
+    let names = action_names(c);
     let mut rows = Vec::new();
     for t in builtin::TYPES {
         let id = format!("{}:{}", alarms::MODULE, t.id);
@@ -850,11 +868,11 @@ fn alarm_key(req: &ActionRequest, list: &str) -> Result<Key, Refusal> {
 
 fn register_actions(platform: &Platform, core: &Arc<Mutex<Core>>, writer: &Writer) {
     let reg = &platform.registry;
-    let (c, w) = (core.clone(), writer.clone());
+    let (c, w, ev) = (core.clone(), writer.clone(), platform.events.clone());
     reg.handle(
         &format!("{ALARM}/set-operator-state"),
         handler(move |req| {
-            let (c, w) = (c.clone(), w.clone());
+            let (c, w, events) = (c.clone(), w.clone(), ev.clone());
             async move {
                 #[derive(Deserialize)]
                 struct In {
@@ -866,17 +884,41 @@ fn register_actions(platform: &Platform, core: &Arc<Mutex<Core>>, writer: &Write
                 let state = OperatorState::parse(&input.state).ok_or_else(|| {
                     Refusal::invalid(format!("{} is not an operator state", input.state))
                 })?;
-                let ok = c.lock().alarms.set_operator_state(
-                    &key,
-                    state,
-                    input.text,
-                    &req.user,
-                    Utc::now(),
-                );
-                if !ok {
-                    return Err(Refusal::missing("no such alarm in the alarm list"));
-                }
+                let change = c
+                    .lock()
+                    .alarms
+                    .set_operator_state(&key, state, input.text, &req.user, Utc::now())
+                    .ok_or_else(|| Refusal::missing("no such alarm in the alarm list"))?;
                 w.wait(w.mark()).await;
+                // The alarm's operator-action notification, nested in its
+                // entry (a YANG 1.1 notification in a list).
+                let mut op = json!({
+                    "time": alarms::stamp(&change.time),
+                    "operator": change.operator,
+                    "state": change.state.as_str(),
+                });
+                if let Some(t) = &change.text {
+                    op["text"] = json!(t);
+                }
+                let Value::Object(fields) = json!({"alarm-list": {"alarm": [{
+                    "resource": key.resource,
+                    "alarm-type-id": key.type_id,
+                    "alarm-type-qualifier": key.qualifier,
+                    "operator-action": op,
+                }]}}) else {
+                    unreachable!()
+                };
+                events.publish(
+                    EventKind::Other,
+                    "ietf-alarms:alarms",
+                    crate::events::Severity::Info,
+                    "alarms".into(),
+                    format!(
+                        "{} set {} of {} to {}",
+                        req.user, key.type_id, key.resource, input.state
+                    ),
+                    fields,
+                );
                 Ok(json!({}))
             }
         }),

@@ -129,9 +129,16 @@ impl Prober {
             round,
             target: target as u16,
         };
-        let r = raw
-            .sock
-            .try_send_to(&icmp::request(family, echo), SocketAddr::new(to, 0));
+        let packet = icmp::request(family, echo);
+        let dst = SocketAddr::new(to, 0);
+        let r = match raw.sock.try_send_to(&packet, dst) {
+            // A socket tokio has not yet seen writable (just opened) says
+            // WouldBlock without trying: send on it directly.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                socket2::SockRef::from(&*raw.sock).send_to(&packet, &dst.into())
+            }
+            r => r,
+        };
         if let Err(e) = &r
             && e.kind() != std::io::ErrorKind::WouldBlock
         {

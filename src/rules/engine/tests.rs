@@ -157,6 +157,26 @@ fn rate_limit_stops_a_flapping_condition() {
 }
 
 #[test]
+fn a_condition_that_outlasts_the_rate_limit_triggers_again_when_the_period_allows() {
+    let (mut r, fp) = signal_rule();
+    r.rate_limit = crate::rules::config::RateLimit {
+        max_triggers: 1,
+        period: 100,
+    };
+    let mut e = engine(vec![(r, fp)]);
+    assert_eq!(runs(&e.event(&dcd("off"), t(0))), ["trap"]);
+    e.event(&dcd("on"), t(5));
+    assert!(runs(&e.event(&dcd("off"), t(10))).is_empty());
+    assert_eq!(e.phase("r"), Some(Phase::RateLimited));
+    // Still off when the first trigger leaves the period: it triggers again.
+    let at: Vec<String> = ticks(&mut e, 11, 105)
+        .into_iter()
+        .filter(|r| r.ends_with(":trap"))
+        .collect();
+    assert_eq!(at, ["100:trap"]);
+}
+
+#[test]
 fn repeats_and_retries() {
     let (r, fp) = rule(serde_json::json!({
         "trigger": {"event": "lifeline-types:uplink-down"},
