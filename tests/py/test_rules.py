@@ -617,3 +617,49 @@ def test_a_flapping_host_cycles_the_outlet_at_most_max_triggers_times(far, daemo
         s = rule_state(m, "host-down")
         assert (s["trigger-count"], s["suppressed-count"]) == (2, 2), s
         assert s["action"]["cycle"]["runs"] == 2 and s["action"]["cycle"]["last-result"] == "ok", s
+
+
+def test_alarms_over_snmp_table_and_traps(tmp_path):
+    """net-snmp's view: llAlarmTable walked with snmpwalk, and a rule's
+    snmp-notification action and the alarm's raise reaching snmptrapd as
+    llNotifyRuleNotification (to the action's tag only) and
+    llNotifyAlarmRaised."""
+    from test_snmp_agent import edit as snmp_edit, free_udp, snmp_config, target, trapd, v2c, wait_answer, wait_log
+    if not shutil.which("snmptrapd"):
+        pytest.skip("needs snmptrapd")
+    d = Daemon(tmp_path).start()
+    try:
+        d.snmp = free_udp()
+        d.addr = f"127.0.0.1:{d.snmp}"
+        p, port, log = trapd(tmp_path)
+        (tmp_path / "other").mkdir()
+        p2, port2, log2 = trapd(tmp_path / "other")
+        try:
+            params = '<target-params><name>v2</name><v2c><security-name>reader</security-name></v2c></target-params>'
+            # Two tags: the rule's action names noc only.
+            snmp = snmp_config(d.snmp, extra=params + target("noc", port, "v2") + target("other", port2, "v2"))
+            rules = auto_response(rule(
+                "snmpr", on_event("config-changed"),
+                '<action><name>tell</name><snmp-notification><tag>noc</tag></snmp-notification></action>',
+                extra="<reset-timeout>600</reset-timeout>"))
+            snmp_edit(d, snmp + rules)
+            wait_answer(d.addr)
+            text = wait_log(log, r"5433\.0\.32\b")
+            assert "rule=snmpr" in text and "tag=noc" in text, text
+            text = wait_log(log, r"5433\.0\.30\b")
+            assert "rule-condition" in text, text
+            walk = v2c(d, "snmpwalk", "1.3.6.1.4.1.8072.9999.9999.5433.1.6.1").stdout
+            rows = re.findall(r"5433\.1\.6\.1\.1\.3\.(\d+) = STRING: \"([^\"]+)\"", walk)
+            assert ("lifeline-auto-response:rule-condition" in [t for _, t in rows]), walk
+            n = next(i for i, t in rows if t.endswith(":rule-condition"))
+            assert re.search(rf"5433\.1\.6\.1\.1\.5\.{n} = INTEGER: 2\b", walk), walk  # not cleared
+            assert re.search(rf"5433\.1\.6\.1\.1\.6\.{n} = INTEGER: 5\b", walk), walk  # major
+            assert re.search(rf"5433\.1\.6\.1\.1\.2\.{n} = STRING: \".*rule\[name='snmpr'\]\"", walk), walk
+            # The other tag's target hears the alarm, not the rule's action.
+            other = wait_log(log2, r"5433\.0\.30\b")
+            assert not re.search(r"5433\.0\.32\b", other), other
+        finally:
+            stop(p)
+            stop(p2)
+    finally:
+        d.stop()
