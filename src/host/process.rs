@@ -19,35 +19,60 @@ pub async fn run(
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
-    let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => {
-            if let Some(pid) = pid {
-                // The group's id is the child's pid.
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            Err(format!("{program}: killed after {} s", timeout.as_secs()))
+    let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+    // Dropped before the program ended (timed out, or the caller gave up):
+    // its whole group goes.
+    let mut group = Group(child.id());
+    // Read apart from the wait: a background process the program left
+    // holding stderr must not keep the run open.
+    let mut stderr = child.stderr.take();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.take(64 * 1024).read_to_end(&mut buf).await;
         }
-        Ok(Err(e)) => Err(format!("{program}: {e}")),
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let tail: String = err
-                .trim()
-                .chars()
-                .rev()
-                .take(200)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            Err(format!("{program}: {} {tail}", out.status)
-                .trim_end()
-                .to_string())
+        buf
+    });
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Err(_) => {
+            reader.abort();
+            return Err(format!("{program}: killed after {} s", timeout.as_secs()));
+        }
+        Ok(Err(e)) => return Err(format!("{program}: {e}")),
+        Ok(Ok(status)) => status,
+    };
+    group.0 = None;
+    if status.success() {
+        reader.abort();
+        return Ok(());
+    }
+    let err = tokio::time::timeout(Duration::from_millis(200), reader)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let err = String::from_utf8_lossy(&err);
+    let err = err.trim();
+    let mut start = err.len().saturating_sub(200);
+    while !err.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &err[start..];
+    Err(format!("{program}: {status} {tail}").trim_end().to_string())
+}
+
+/// A process group killed when dropped, unless disarmed (`.0 = None`).
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // The group's id is the leader's pid.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
@@ -99,6 +124,31 @@ mod tests {
             !std::path::Path::new(&marker).exists(),
             "the group was killed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_background_child_holding_stderr_does_not_hold_the_run() {
+        let sh = |s: &str| vec!["-c".to_string(), s.to_string()];
+        let t0 = std::time::Instant::now();
+        let r = run(
+            "/bin/sh",
+            &sh("sleep 5 & exit 0"),
+            &[],
+            Duration::from_secs(3),
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        let long = "é".repeat(300);
+        let e = run(
+            "/bin/sh",
+            &sh(&format!("echo {long} >&2; exit 1")),
+            &[],
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.contains("é"), "{e}");
     }
 
     fn tempfile_dir() -> String {

@@ -226,15 +226,8 @@ impl Transcript {
             return;
         };
         // RFC 5424, severity informational.
-        let pri = u32::from(*facility) * 8 + 6;
-        let mut msg = format!(
-            "<{pri}>1 {} {} lifeline - - - {}: ",
-            now(),
-            crate::host::hostname(),
-            self.port
-        )
-        .into_bytes();
-        msg.extend(line.iter().map(|&b| if b < 0x20 { b' ' } else { b }));
+        let text = format!("{}: {}", self.port, String::from_utf8_lossy(line));
+        let msg = crate::host::syslog::message(*facility, 6, "lifeline", &text);
         let _ = sock.send_to(&msg, addr);
     }
 }

@@ -500,6 +500,13 @@ impl Engine {
         let booting = now < self.boot_until;
         for name in scan.iter().chain(&names) {
             let name = name.clone();
+            // A rule's own events and alarms never set it off again.
+            if e.source.strip_prefix("rules/") == Some(name.as_str())
+                || e.text("resource")
+                    .is_some_and(|r| r == rule_resource(&name))
+            {
+                continue;
+            }
             let Some(rt) = self.rules.get(&name) else {
                 continue;
             };
@@ -561,6 +568,10 @@ impl Engine {
         let (window, count) = (lf.window, lf.count);
         rt.s.logins.push_back(now);
         prune_before(&mut rt.s.logins, now - Duration::seconds(window.into()));
+        // Only the newest `count` decide; a brute force must not grow it.
+        while rt.s.logins.len() > count as usize {
+            rt.s.logins.pop_front();
+        }
         self.dirty = true;
         (rt.s.logins.len() as u32 >= count).then_some(true)
     }
@@ -609,8 +620,14 @@ impl Engine {
         if rt.epoch != job.epoch {
             return out;
         }
-        // A pulse resolves at once: its actions are retried all the same.
+        // A pulse resolves at once: its actions are retried all the same. A
+        // resolve action is not retried once the rule triggered again.
         let triggered = rt.s.phase == Phase::Triggered || rt.pulse();
+        let relevant = if job.resolve {
+            rt.s.phase != Phase::Triggered
+        } else {
+            triggered
+        };
         let resource = rule_resource(&job.rule);
         let Some(st) = rt.stats(job.resolve, job.index) else {
             return out;
@@ -627,7 +644,7 @@ impl Engine {
             }
             // A late failure of an action whose rule has resolved since
             // is counted, not alarmed: the resolve cleared its alarms.
-            Outcome::Failed(_) | Outcome::Denied(_) if !(job.resolve || triggered) => {
+            Outcome::Failed(_) | Outcome::Denied(_) if !relevant => {
                 st.failures += 1;
             }
             Outcome::Failed(msg) | Outcome::Denied(msg) => {
@@ -650,7 +667,7 @@ impl Engine {
                 });
                 let again = matches!(outcome, Outcome::Failed(_))
                     && job.attempt < retry.attempts
-                    && (job.resolve || triggered);
+                    && relevant;
                 if again {
                     rt.s.pending.push(Pending {
                         resolve: job.resolve,
@@ -799,16 +816,20 @@ impl Engine {
             let cutoff = now - Duration::seconds(limit.period.into());
             rt.s.triggers.iter().filter(|t| **t > cutoff).count() as u32 >= limit.max_triggers
         };
-        if !rt.s.cond
-            || rt.s.phase == Phase::Triggered
-            || limited
-            || now < self.boot_until
-            || self.in_window(rt, now)
-        {
+        if !rt.s.cond || rt.s.phase == Phase::Triggered || limited {
             return;
         }
+        let pulse = rt.pulse();
+        if now < self.boot_until || self.in_window(rt, now) {
+            // A pulse that may not trigger now is gone, not kept for later.
+            if pulse {
+                self.drop_pulse(name);
+            }
+            return;
+        }
+        // A pulse has nothing to hold: it is over as it happens.
         let holdoff = Duration::seconds(rt.cfg.trigger.holdoff.into());
-        if rt.s.since.is_some_and(|s| now < s + holdoff) {
+        if !pulse && rt.s.since.is_some_and(|s| now < s + holdoff) {
             if rt.s.phase != Phase::HoldingOff {
                 let rt = self.rules.get_mut(name).expect("rule");
                 rt.s.phase = Phase::HoldingOff;
@@ -817,6 +838,21 @@ impl Engine {
             return;
         }
         self.trigger(name, now, out);
+    }
+
+    /// Ends a pulse's condition without acting on it.
+    fn drop_pulse(&mut self, name: &str) {
+        if let Some(rt) = self.rules.get_mut(name) {
+            rt.s.cond = false;
+            if rt.s.phase != Phase::Triggered {
+                rt.s.phase = if rt.s.last_resolved.is_some() {
+                    Phase::Resolved
+                } else {
+                    Phase::Idle
+                };
+            }
+            self.dirty = true;
+        }
     }
 
     fn trigger(&mut self, name: &str, now: DateTime<Utc>, out: &mut Vec<Output>) {
@@ -831,8 +867,12 @@ impl Engine {
                 now - Duration::seconds(limit.period.into()),
             );
             if rt.s.triggers.len() as u32 >= limit.max_triggers {
-                rt.s.phase = Phase::RateLimited;
                 rt.s.suppressed += 1;
+                if rt.pulse() {
+                    self.drop_pulse(name);
+                } else {
+                    rt.s.phase = Phase::RateLimited;
+                }
                 return;
             }
             rt.s.triggers.push_back(now);
@@ -859,7 +899,8 @@ impl Engine {
             rule: name.to_string(),
             ctx,
         });
-        rt.s.pending.retain(|p| p.resolve);
+        // A retry of a resolve action would undo the new trigger.
+        rt.s.pending.clear();
         for (i, a) in rt.cfg.action.iter().enumerate() {
             rt.s.pending.push(Pending {
                 resolve: false,

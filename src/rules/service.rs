@@ -188,6 +188,7 @@ impl RulesService {
             saved: Some(persisted.rules),
             checks: Vec::new(),
             pokes: HashMap::new(),
+            wakes: Vec::new(),
             boot_poked: false,
             boot_until: started,
             sms: None,
@@ -211,6 +212,8 @@ struct Task {
     checks: Vec<tokio::task::JoinHandle<()>>,
     /// Polled checks to run again at once when an event of a kind arrives.
     pokes: HashMap<EventKind, Vec<Arc<Wake>>>,
+    /// Every polled check's wake-up.
+    wakes: Vec<Arc<Wake>>,
     boot_poked: bool,
     boot_until: DateTime<Utc>,
     sms: Option<super::config::Sms>,
@@ -230,6 +233,19 @@ impl Task {
             tokio::select! {
                 biased;
                 _ = shutdown.started() => return,
+                // Time first: a steady stream of events must not starve the
+                // delayed actions, hold-offs and timeouts.
+                _ = tokio::time::sleep(sleep) => {
+                    let now = Utc::now();
+                    self.core.lock().engine.tick(now, &mut out);
+                    if !self.boot_poked && now >= self.boot_until {
+                        // Checks whose failures the boot delay ignored run now.
+                        self.boot_poked = true;
+                        for w in &self.wakes {
+                            w.notify_one();
+                        }
+                    }
+                }
                 m = rx.recv() => match m {
                     Some(m) => self.message(m, &mut out),
                     None => return,
@@ -242,16 +258,6 @@ impl Task {
                     }
                     Err(_) => return,
                 },
-                _ = tokio::time::sleep(sleep) => {
-                    let now = Utc::now();
-                    self.core.lock().engine.tick(now, &mut out);
-                    if !self.boot_poked && now >= self.boot_until {
-                        self.boot_poked = true;
-                        for w in self.pokes.values().flatten() {
-                            w.notify_one();
-                        }
-                    }
-                }
             }
             self.outputs(out);
         }
@@ -295,7 +301,14 @@ impl Task {
             Some(ar) => (
                 ar.rule
                     .iter()
-                    .map(|r| (r.clone(), super::fingerprint(&format!("{r:?}"))))
+                    .map(|r| {
+                        // The description does not change what a rule does.
+                        let what = Rule {
+                            description: None,
+                            ..r.clone()
+                        };
+                        (r.clone(), super::fingerprint(&format!("{what:?}")))
+                    })
                     .collect(),
                 ar.boot_delay,
                 ar.action_retry,
@@ -360,6 +373,7 @@ impl Task {
             h.abort();
         }
         self.pokes.clear();
+        self.wakes.clear();
         let c = self.core.lock();
         let names: Vec<String> = c.engine.names().cloned().collect();
         for name in names {
@@ -377,6 +391,7 @@ impl Task {
             for k in poke_kinds(&check) {
                 self.pokes.entry(*k).or_default().push(wake.clone());
             }
+            self.wakes.push(wake.clone());
             let (tx, env) = (self.tx.clone(), self.env.clone());
             let mut failing = c.engine.phase(&name) == Some(Phase::Triggered);
             self.checks.push(tokio::spawn(async move {

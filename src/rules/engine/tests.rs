@@ -394,3 +394,99 @@ fn filters_severity_and_source() {
         "patterns match whole values"
     );
 }
+
+fn crash_rule() -> (Rule, u64) {
+    rule(serde_json::json!({
+        "trigger": {"check": {"interval": 60, "timeout": 5,
+            "console-pattern": {"port": "router", "alert-pattern": "crash"}}},
+        "action": [action("cycle", 0, Value::Null)],
+    }))
+}
+
+fn crash() -> Arc<Event> {
+    event(
+        EventKind::PortAlertMatch,
+        serde_json::json!({"port": "router", "pattern": "crash"}),
+    )
+}
+
+#[test]
+fn a_pulse_the_rate_limit_or_a_window_stops_is_gone_not_kept() {
+    let (mut r, fp) = crash_rule();
+    r.rate_limit = crate::rules::config::RateLimit {
+        max_triggers: 1,
+        period: 100,
+    };
+    let mut e = engine(vec![(r, fp)]);
+    let mut ran = 0;
+    for s in 1..10 {
+        ran += runs(&e.event(&crash(), t(s))).len();
+    }
+    assert_eq!(ran, 1);
+    assert_eq!(e.view("r", t(10)).unwrap().suppressed, 8);
+    assert!(
+        ticks(&mut e, 10, 200).is_empty(),
+        "no late run of a suppressed pulse"
+    );
+    // Inside a disable window: dropped, not run when the window ends.
+    let (mut r, fp) = crash_rule();
+    r.disable_window = vec![
+        serde_json::from_value(serde_json::json!({"name": "w", "start": "00:00", "end": "00:10"}))
+            .unwrap(),
+    ];
+    let mut e = Engine::new(t(0));
+    let start = DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400, 0).unwrap();
+    e.configure(vec![(r, fp)], 0, Retry::default(), start, None, start);
+    assert!(runs(&e.event(&crash(), start + Duration::minutes(5))).is_empty());
+    let mut out = Vec::new();
+    e.tick(start + Duration::minutes(11), &mut out);
+    assert!(runs(&out).is_empty());
+}
+
+#[test]
+fn a_rule_is_not_set_off_by_its_own_events() {
+    let (r, fp) = rule(serde_json::json!({
+        "trigger": {"event": "lifeline-types:rule-triggered"},
+        "action": [action("a", 0, Value::Null)],
+    }));
+    let mut e = engine(vec![(r, fp)]);
+    let bus = EventBus::new(4);
+    let own = bus.publish(
+        EventKind::RuleTriggered,
+        "x:y",
+        Severity::Notice,
+        "rules/r".into(),
+        "m".into(),
+        Map::new(),
+    );
+    assert!(runs(&e.event(&own, t(1))).is_empty());
+    let other = bus.publish(
+        EventKind::RuleTriggered,
+        "x:y",
+        Severity::Notice,
+        "rules/q".into(),
+        "m".into(),
+        Map::new(),
+    );
+    assert_eq!(runs(&e.event(&other, t(2))), ["a"]);
+}
+
+#[test]
+fn a_resolve_retry_does_not_undo_a_new_trigger() {
+    let (r, fp) = rule(serde_json::json!({
+        "trigger": {"event": "lifeline-types:uplink-down"},
+        "action": [action("take", 0, Value::Null)],
+        "resolve-action": [action("giveback", 0, Value::Null)],
+    }));
+    let mut e = engine(vec![(r, fp)]);
+    let down = event(EventKind::UplinkDown, serde_json::json!({"uplink": "wan"}));
+    let up = event(EventKind::UplinkUp, serde_json::json!({"uplink": "wan"}));
+    e.event(&down, t(1));
+    let out = e.event(&up, t(2));
+    let Some(Output::Run(job)) = out.into_iter().find(|o| matches!(o, Output::Run(_))) else {
+        panic!()
+    };
+    e.action_done(&job, Outcome::Failed("busy".into()), t(3));
+    e.event(&down, t(4));
+    assert!(!ticks(&mut e, 5, 30).iter().any(|r| r.contains("giveback")));
+}
