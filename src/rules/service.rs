@@ -226,13 +226,18 @@ impl Task {
         mut bus: tokio::sync::broadcast::Receiver<Arc<Event>>,
         shutdown: crate::shutdown::Shutdown,
     ) {
+        // The shutdown waits for the last write of the state.
+        let _running = shutdown.running();
         loop {
             let deadline = self.core.lock().engine.next_deadline(Utc::now());
             let sleep = (deadline - Utc::now()).to_std().unwrap_or_default();
             let mut out = Vec::new();
             tokio::select! {
                 biased;
-                _ = shutdown.started() => return,
+                _ = shutdown.started() => {
+                    self.writer.wait(self.writer.mark()).await;
+                    return;
+                }
                 // Time first: a steady stream of events must not starve the
                 // delayed actions, hold-offs and timeouts.
                 _ = tokio::time::sleep(sleep) => {
