@@ -13,6 +13,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
@@ -52,6 +53,9 @@ pub struct EmailConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// A PEM file of the CA to trust instead of the public roots.
+    #[serde(default, rename = "ca-certificate")]
+    pub ca_certificate: Option<String>,
     /// A send that takes longer fails (YANG: seconds, 1..600).
     #[serde(default = "default_timeout", deserialize_with = "seconds")]
     pub timeout: Duration,
@@ -81,6 +85,7 @@ impl fmt::Debug for EmailConfig {
             .field("from", &self.from)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("ca_certificate", &self.ca_certificate)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -183,15 +188,36 @@ impl Mailer {
             port: config.port,
             reason: e.to_string(),
         };
-        let builder = match config.security {
-            Security::None => {
+        let builder = match (config.security, &config.ca_certificate) {
+            (Security::None, _) => {
                 AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.server.as_str())
             }
-            Security::StartTls => {
+            // The site's own CA, and only it.
+            (security, Some(ca)) => {
+                let pem = std::fs::read(ca).map_err(|e| EmailError::Tls {
+                    server: config.server.clone(),
+                    port: config.port,
+                    reason: format!("{ca}: {e}"),
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(tls_error)?;
+                let params = TlsParameters::builder(config.server.clone())
+                    .certificate_store(CertificateStore::None)
+                    .add_root_certificate(cert)
+                    .build_rustls()
+                    .map_err(tls_error)?;
+                let tls = if security == Security::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                };
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.server.as_str())
+                    .tls(tls)
+            }
+            (Security::StartTls, None) => {
                 AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.server)
                     .map_err(tls_error)?
             }
-            Security::Tls => {
+            (Security::Tls, None) => {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&config.server).map_err(tls_error)?
             }
         };
@@ -302,6 +328,7 @@ mod tests {
             from: "lifeline@example.net".into(),
             username: None,
             password: None,
+            ca_certificate: None,
             timeout: Duration::from_secs(30),
         }
     }

@@ -399,14 +399,15 @@ def test_an_action_nacm_denies_the_run_as_user_is_not_retried(daemon, tmp_path):
 class Smtpd:
     """aiosmtpd's debugging server on loopback: every message on its stdout."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls=()):
         self.port = port
+        self.tls = list(tls)
         self.proc = None
         self.out = []
         self.lock = threading.Lock()
 
     def start(self):
-        self.proc = subprocess.Popen([VENV_PY, "-u", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}"],
+        self.proc = subprocess.Popen([VENV_PY, "-u", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", *self.tls],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         wait_for("aiosmtpd", self._listening)
@@ -467,6 +468,50 @@ def test_email_action_delivers_fails_while_the_server_is_down_and_retries(daemon
                      lambda: find(alarm_list(m), "bad-login", "action-failed", "mail")["is-cleared"] == "true")
             s = rule_state(m, "bad-login")["action"]["mail"]
             assert s["last-result"] == "ok" and s["failures"] >= 1, s
+    finally:
+        smtpd.stop()
+
+
+def test_email_over_starttls_trusts_the_configured_ca_only(daemon, tmp_path):
+    """aiosmtpd requiring STARTTLS with a certificate of our own CA: the mail
+    goes with that CA as ca-certificate, and another CA fails the action with
+    the certificate named."""
+    from test_power_tls import make_ca, run as sh
+    ca = make_ca(tmp_path / "ca", "Mail CA")
+    other = make_ca(tmp_path / "other", "Other CA")
+    d = tmp_path / "srv"
+    d.mkdir()
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+       "-keyout", str(d / "key.pem"), "-out", str(d / "csr"))
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                           "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    sh("openssl", "x509", "-req", "-in", str(d / "csr"), "-CA", str(ca), "-CAkey", str(ca.parent / "ca.key"),
+       "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext"), "-out", str(d / "cert.pem"))
+    port = free_port()
+    smtpd = Smtpd(port, ["--tlscert", str(d / "cert.pem"), "--tlskey", str(d / "key.pem")]).start()
+
+    def config(ca_file):
+        return auto_response(
+            rule("tls-mail", on_event("login-failure"),
+                 "<action><name>mail</name><email><to>noc@example.net</to></email></action>"),
+            interval=60, attempts=0,
+            extra=f"<email><server>127.0.0.1</server><port>{port}</port><security>starttls</security>"
+                  f"<ca-certificate>{ca_file}</ca-certificate><from>lifeline@example.net</from></email>")
+    try:
+        with daemon.connect() as m:
+            edit(m, config(ca))
+            daemon.cli("true", user="mallory", password="wrong")
+            msg = wait_for("the mail over STARTTLS", lambda: smtpd.messages(), timeout=15)[0]
+            assert "tls-mail" in msg and "mallory" in msg, msg
+            edit(m, config(other))
+            daemon.cli("true", user="mallory", password="wrong")
+            s = wait_for("the refused certificate", lambda: (s := rule_state(m, "tls-mail"))
+                         and s["action"]["mail"].get("last-result") == "failed" and s, timeout=15)
+            assert "certificate" in s["action"]["mail"]["last-error"].lower(), s
+            assert len(smtpd.messages()) == 1
+            # A CA file that is not there refuses the commit.
+            with pytest.raises(RPCError):
+                edit(m, config(tmp_path / "missing.pem"))
     finally:
         smtpd.stop()
 
