@@ -333,6 +333,15 @@ impl AlarmList {
         self.alarms.get(key)
     }
 
+    /// The raised alarms' keys.
+    pub fn raised(&self) -> Vec<Key> {
+        self.alarms
+            .iter()
+            .filter(|(_, a)| !a.is_cleared)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     pub fn active(&self, key: &Key) -> bool {
         self.alarms.get(key).is_some_and(|a| !a.is_cleared)
     }

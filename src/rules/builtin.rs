@@ -114,3 +114,29 @@ pub fn changes(e: &Event) -> Vec<Change> {
         _ => Vec::new(),
     }
 }
+
+/// Whether the live state shows a built-in alarm's fault gone: an event
+/// missed, or the fault cleared while lifelined was down. Unknown state
+/// (a device not yet polled) is not gone.
+pub fn healed(key: &Key, registry: &crate::service::Registry) -> bool {
+    use serde_json::Value;
+    let Some((list, preds)) = key.resource.split_once('[') else {
+        return false;
+    };
+    let Some(name) = crate::service::config::parse_predicates(&format!("[{preds}"))
+        .and_then(|p| p.into_iter().next())
+        .map(|(_, v)| v)
+    else {
+        return false;
+    };
+    let entries = registry.read_all(list, crate::service::state::Select::Keys(vec![vec![name]]));
+    let has = |f: &dyn Fn(&Value) -> Option<bool>| entries.iter().any(|e| f(e) == Some(true));
+    match key.type_id.rsplit(':').next().unwrap_or_default() {
+        "port-device-missing" => has(&|e| e.get("state")?.get("device-present")?.as_bool()),
+        "power-device-unreachable" => has(&|e| e.get("reachable")?.as_bool()),
+        "ups-on-battery" => has(&|e| Some(!e.get("ups")?.get("on-battery")?.as_bool()?)),
+        "ups-low-battery" => has(&|e| Some(!e.get("ups")?.get("low-battery")?.as_bool()?)),
+        "uplink-down" => has(&|e| Some(matches!(e.get("health")?.as_str()?, "up" | "degraded"))),
+        _ => false,
+    }
+}

@@ -37,6 +37,8 @@ const SHELVED_ALARM: &str = "/ietf-alarms:alarms/shelved-alarms/shelved-alarm";
 const SUMMARY: &str = "/ietf-alarms:alarms/summary";
 const INVENTORY: &str = "/ietf-alarms:alarms/alarm-inventory/alarm-type";
 const FILE: &str = "auto-response.json";
+/// How often raised built-in alarms are held against the live state.
+const RECONCILE: Duration = Duration::from_secs(10);
 
 /// The engine and the alarm list, shared by the task, the state providers
 /// and the alarm actions.
@@ -189,6 +191,7 @@ impl RulesService {
             checks: Vec::new(),
             pokes: HashMap::new(),
             wakes: Vec::new(),
+            reconciled: std::time::Instant::now(),
             boot_poked: false,
             boot_until: started,
             sms: None,
@@ -214,6 +217,8 @@ struct Task {
     pokes: HashMap<EventKind, Vec<Arc<Wake>>>,
     /// Every polled check's wake-up.
     wakes: Vec<Arc<Wake>>,
+    /// When the built-in alarms were last held against the live state.
+    reconciled: std::time::Instant,
     boot_poked: bool,
     boot_until: DateTime<Utc>,
     sms: Option<super::config::Sms>,
@@ -243,6 +248,10 @@ impl Task {
                 _ = tokio::time::sleep(sleep) => {
                     let now = Utc::now();
                     self.core.lock().engine.tick(now, &mut out);
+                    if self.reconciled.elapsed() >= RECONCILE {
+                        self.reconciled = std::time::Instant::now();
+                        self.reconcile();
+                    }
                     if !self.boot_poked && now >= self.boot_until {
                         // Checks whose failures the boot delay ignored run now.
                         self.boot_poked = true;
@@ -416,6 +425,46 @@ impl Task {
                     let _ = tokio::time::timeout(interval, wake.notified()).await;
                 }
             }));
+        }
+    }
+
+    /// Clears the built-in alarms whose fault the live state shows gone (a
+    /// device back while lifelined was down, an event missed).
+    fn reconcile(&mut self) {
+        let builtin: Vec<Key> = {
+            let c = self.core.lock();
+            c.alarms
+                .raised()
+                .into_iter()
+                .filter(|k| {
+                    builtin::TYPES.iter().any(|t| {
+                        k.type_id == format!("{}:{}", alarms::MODULE, t.id)
+                            && !t.resource.starts_with("/lifeline-auto-response:")
+                    })
+                })
+                .collect()
+        };
+        let healed: Vec<Key> = builtin
+            .into_iter()
+            .filter(|k| builtin::healed(k, &self.env.registry))
+            .collect();
+        if healed.is_empty() {
+            return;
+        }
+        let now = Utc::now();
+        let notes: Vec<alarms::Notify> = {
+            let mut c = self.core.lock();
+            healed
+                .iter()
+                .filter_map(|k| {
+                    c.alarms
+                        .clear(k, "cleared: the live state shows the fault gone", now)
+                })
+                .collect()
+        };
+        self.writer.mark();
+        for n in notes {
+            emit_alarm(&self.events, &n);
         }
     }
 

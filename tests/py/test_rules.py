@@ -545,6 +545,36 @@ def test_a_delayed_action_runs_once_across_a_kill9(tmp_path):
         d.stop()
 
 
+def test_a_port_alarm_from_before_a_restart_clears_when_the_device_is_back(tmp_path):
+    """The port's device is missing: port-device-missing is raised. lifelined
+    stops, the device comes back, lifelined starts: no event says so (the
+    port never saw it go), and the live state clears the alarm."""
+    from test_console import Line
+    line = Line(tmp_path)
+    port = (f'<ports xmlns="urn:lifeline:params:xml:ns:yang:lifeline-ports"><port><name>port01</name>'
+            f'<number>1</number><device>{line.device}</device></port></ports>')
+    d = Daemon(tmp_path).start()
+
+    def port_alarm(m):
+        return next((a for a in alarm_list(m) if a["type"] == "port-device-missing"), None)
+    try:
+        with d.connect() as m:
+            edit(m, port)
+            wait_for("the port alarm", lambda: (a := port_alarm(m)) and a["is-cleared"] == "false")
+        d.stop()
+        line.plug()
+        d.start()
+        with d.connect() as m:
+            a = port_alarm(m)
+            assert a and a["is-cleared"] == "false", "the alarm survives the restart"
+            a = wait_for("the alarm cleared by the live state",
+                         lambda: (a := port_alarm(m)) and a["is-cleared"] == "true" and a, timeout=25)
+            assert "live state" in a["alarm-text"], a
+    finally:
+        d.stop()
+        line.unplug()
+
+
 # ----- 7. a rate limit against a flapping host -----
 
 def test_a_ping_check_of_a_host_that_answers_does_not_trigger(daemon):
