@@ -779,12 +779,17 @@ impl Engine {
         };
         if cond {
             rt.s.last_match = Some(now);
-            self.dirty = true;
+            // Only a reset timeout reads it: a chatty trigger that already
+            // holds changes nothing worth a write.
+            if rt.cfg.reset_timeout > 0 {
+                self.dirty = true;
+            }
         }
         if cond == rt.s.cond {
             return;
         }
         rt.s.cond = cond;
+        self.dirty = true;
         if cond {
             rt.s.since = Some(now);
             rt.s.ctx = ctx;

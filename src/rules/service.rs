@@ -191,6 +191,7 @@ impl RulesService {
             checks: Vec::new(),
             pokes: HashMap::new(),
             wakes: Vec::new(),
+            deadline: None,
             reconciled: std::time::Instant::now(),
             boot_poked: false,
             boot_until: started,
@@ -217,6 +218,8 @@ struct Task {
     pokes: HashMap<EventKind, Vec<Arc<Wake>>>,
     /// Every polled check's wake-up.
     wakes: Vec<Arc<Wake>>,
+    /// When the engine next has something to do, while nothing changed.
+    deadline: Option<DateTime<Utc>>,
     /// When the built-in alarms were last held against the live state.
     reconciled: std::time::Instant,
     boot_poked: bool,
@@ -234,7 +237,14 @@ impl Task {
         // The shutdown waits for the last write of the state.
         let _running = shutdown.running();
         loop {
-            let deadline = self.core.lock().engine.next_deadline(Utc::now());
+            // Recomputed only when the engine changed or the clock ran: an
+            // event no rule wants costs no walk over the rules.
+            let deadline = match self.deadline {
+                Some(d) => d,
+                None => *self
+                    .deadline
+                    .insert(self.core.lock().engine.next_deadline(Utc::now())),
+            };
             let sleep = (deadline - Utc::now()).to_std().unwrap_or_default();
             let mut out = Vec::new();
             tokio::select! {
@@ -246,6 +256,7 @@ impl Task {
                 // Time first: a steady stream of events must not starve the
                 // delayed actions, hold-offs and timeouts.
                 _ = tokio::time::sleep(sleep) => {
+                    self.deadline = None;
                     let now = Utc::now();
                     self.core.lock().engine.tick(now, &mut out);
                     if self.reconciled.elapsed() >= RECONCILE {
@@ -542,6 +553,9 @@ impl Task {
             }
             c.engine.take_dirty()
         };
+        if dirty {
+            self.deadline = None;
+        }
         let generation =
             (dirty || !notes.is_empty() || !jobs.is_empty()).then(|| self.writer.mark());
         for n in notes {

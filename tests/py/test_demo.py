@@ -45,6 +45,17 @@ def connect():
                            hostkey_verify=False, allow_agent=False, look_for_keys=False, timeout=30)
 
 
+def read_until(sock, needle, timeout):
+    """What the socket says until `needle` (or the timeout)."""
+    seen, deadline = b"", time.time() + timeout
+    while needle not in seen and time.time() < deadline:
+        try:
+            seen += sock.recv(4096)
+        except socket.timeout:
+            pass
+    return seen
+
+
 def power(m):
     return m.get(filter=("subtree", f'<power xmlns="{PW}"/>')).data_xml
 
@@ -62,12 +73,7 @@ def test_cycling_a_demo_outlet_reboots_its_router_on_the_console(demo):
                 f'<action xmlns="urn:ietf:params:xml:ns:yang:1"><power xmlns="{PW}"><device><name>pdu1</name>'
                 f'<outlet><id>t1</id><cycle/></outlet></device></power></action>'))
             assert re.search(r"<state[^>]*>on</state>", reply.xml), reply.xml
-            seen, deadline = b"", time.time() + 15
-            while b"System Bootstrap" not in seen and time.time() < deadline:
-                try:
-                    seen += console.recv(4096)
-                except socket.timeout:
-                    pass
+            seen = read_until(console, b"System Bootstrap", 15)
             assert b"System Bootstrap" in seen, seen[-500:]
             assert b"Username:" in seen.split(b"System Bootstrap", 1)[1]
 
@@ -85,25 +91,14 @@ def test_a_crashed_demo_router_is_power_cycled_by_its_rule(demo):
         with socket.create_connection(("127.0.0.1", 14001), timeout=2) as console:
             def typed(text, expect):
                 console.sendall(text)
-                seen, deadline = b"", time.time() + 5
-                while expect not in seen and time.time() < deadline:
-                    try:
-                        seen += console.recv(4096)
-                    except socket.timeout:
-                        pass
-                return seen
+                return read_until(console, expect, 5)
             typed(b"\r", b"Username:")
             typed(b"admin\r", b"Password:")
             assert b">" in typed(b"cisco\r", b">")
             # The rules ignore what happens in the demo's 10 s boot delay.
             time.sleep(max(0, started + 11 - time.time()))
             assert b"%SYS-2-WATCHDOG" in typed(b"test crash\r", b"%SYS-2-WATCHDOG")
-            seen, deadline = b"", time.time() + 20
-            while b"System Bootstrap" not in seen and time.time() < deadline:
-                try:
-                    seen += console.recv(4096)
-                except socket.timeout:
-                    pass
+            seen = read_until(console, b"System Bootstrap", 20)
             assert b"System Bootstrap" in seen, seen[-500:]
         rule = m.get(filter=("subtree", f'<auto-response xmlns="{AR}"><rule><name>router1-hung</name></rule></auto-response>')).data_xml
         assert "<trigger-count>1</trigger-count>" in rule, rule
