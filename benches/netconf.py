@@ -205,6 +205,8 @@ def start_lifelined(tmp, key_pub, extra=""):
                               f"<address>127.0.0.1</address>\n      <port>{port}</port>", 1)
     factory = factory.replace("<address>::</address>\n      <port>22</port>",
                               f"<address>127.0.0.1</address>\n      <port>{free_port()}</port>", 1)
+    factory = factory.replace("<address>::</address>\n      <port>443</port>",
+                              f"<address>127.0.0.1</address>\n      <port>{free_port()}</port>", 1)
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "factory.xml").write_text(factory + extra)
     proc = subprocess.Popen([LIFELINED, "--state-dir", str(tmp / "state"), "--factory-config", str(tmp / "factory.xml")],

@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake libpcre2-dev pkg-config ca-certificates)
 peer_pkgs=(snmp snmpd snmptrapd libsnmp-base smitools libyang2-tools netconfd yangcli
   openssh-server openssh-client sshpass telnet expect socat ser2net python3-serial python3-venv
   nut-server nut-client nut-powerman-pdu libnss3-tools powerman iputils-ping nftables iproute2
-  wireguard-go wireguard-tools)
+  wireguard-go wireguard-tools chromium chromium-driver)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${peer_pkgs[@]}")
 
@@ -42,10 +42,11 @@ if ! command -v cargo >/dev/null; then
 fi
 
 if [ "$mode" = test ]; then
-  if ! "$VENV/bin/python" -c "import ncclient, pexpect, paramiko, pytest, pyang, serial, aiosmtpd" 2>/dev/null; then
+  if ! "$VENV/bin/python" -c "import ncclient, pexpect, paramiko, pytest, pyang, serial, aiosmtpd, selenium, requests" 2>/dev/null; then
     echo "setup: creating the test clients' venv in $VENV"
     /usr/bin/python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q pyang==2.7.1 ncclient==0.7.1 netconf-console2==3.0.1 six pyserial==3.5 \
-      pexpect==4.9.0 snmpsim==1.2.2 pysmi==2.0.0 cryptography paramiko pytest aiosmtpd==1.4.6
+      pexpect==4.9.0 snmpsim==1.2.2 pysmi==2.0.0 cryptography paramiko pytest aiosmtpd==1.4.6 \
+      selenium==4.51.0 requests
   fi
 fi

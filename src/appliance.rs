@@ -80,6 +80,17 @@ impl Appliance {
             &listeners,
             shutdown.clone(),
         );
+        let https = crate::northbound::https::Https::new(
+            ds.clone(),
+            ports.clone(),
+            &opts.state_dir,
+            &listeners,
+            shutdown.clone(),
+        )
+        .context("HTTPS certificate")?;
+        registry.provide(Arc::new(
+            crate::northbound::https::restconf::sse::Monitoring(Arc::downgrade(&https)),
+        ));
         let snmp = SnmpService::new(
             ds.clone(),
             &opts.state_dir,
@@ -93,7 +104,7 @@ impl Appliance {
         // commit they apply.
         let mut services: Vec<Box<dyn AnyService>> = vec![
             Box::new(AaaService::new(aaa)),
-            Box::new(ManagementService::new(ssh, listeners.clone())),
+            Box::new(ManagementService::new(ssh, https, listeners.clone())),
             Box::new(PortsService::new(
                 ports.clone(),
                 rt.clone(),

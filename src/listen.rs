@@ -1,5 +1,5 @@
-//! The one owner of every listening socket (NETCONF, CLI, console SSH, Telnet,
-//! raw TCP, RFC 2217, SNMP). Services say which endpoints their configuration
+//! The one owner of every listening socket (NETCONF, CLI, HTTPS, console SSH,
+//! Telnet, raw TCP, RFC 2217, SNMP). Services say which endpoints their configuration
 //! wants; new sockets are bound when a commit is prepared (an address that
 //! cannot be bound refuses the commit) and swapped in when it applies. Accepted
 //! connections go to the handler registered for their kind, under two guards:
@@ -27,6 +27,8 @@ pub enum Kind {
     Telnet,
     RawTcp,
     Rfc2217,
+    /// RESTCONF and the web console.
+    Https,
     /// UDP: the SNMP agent.
     Snmp,
 }
@@ -37,6 +39,7 @@ impl Kind {
         match self {
             Kind::Netconf => Face::Netconf,
             Kind::Cli => Face::Cli,
+            Kind::Https => Face::Https,
             _ => Face::Console,
         }
     }
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Telnet => "telnet",
             Kind::RawTcp => "raw-tcp",
             Kind::Rfc2217 => "rfc2217",
+            Kind::Https => "https",
             Kind::Snmp => "snmp",
         }
     }
@@ -69,6 +73,7 @@ impl Kind {
 pub enum Face {
     Netconf,
     Cli,
+    Https,
     Console,
 }
 

@@ -101,6 +101,9 @@ async fn main() -> anyhow::Result<()> {
         println!("  NETCONF  ssh -p 10830 admin@127.0.0.1 -s netconf   (password admin)");
         println!("  SSH CLI  ssh -p 10022 admin@127.0.0.1");
         println!(
+            "  HTTPS    https://127.0.0.1:10443/  web console; RESTCONF at /restconf (admin/admin, self-signed)"
+        );
+        println!(
             "  SNMP     udp 127.0.0.1:10161                      community public; v3 user admin, SHA/AES, adminadmin"
         );
         println!("  console  ports 1-4 (simulated routers, login cisco/cisco):");

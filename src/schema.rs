@@ -24,6 +24,8 @@ const IMPLEMENTED: &[(&str, &[&str])] = &[
     ("ietf-netconf-monitoring", &[]),
     ("ietf-netconf-notifications", &[]),
     ("ietf-netconf-acm", &[]),
+    ("ietf-restconf", &[]),
+    ("ietf-restconf-monitoring", &[]),
     ("ietf-system", &["authentication", "local-users"]),
     (
         "iana-crypt-hash",

@@ -105,6 +105,7 @@ fn factory(device: &Path, telnet: u16, rfc2217: u16) -> String {
     let admin = admin
         .replace("<port>830</port>", &format!("<port>{}</port>", free_port()))
         .replace("<port>22</port>", &format!("<port>{}</port>", free_port()))
+        .replace("<port>443</port>", &format!("<port>{}</port>", free_port()))
         .replace("<address>::</address>", "<address>127.0.0.1</address>");
     format!(
         r#"{admin}

@@ -24,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use yang5::context::Context;
 
-pub use actor::{ActionCall, Actor, BootOptions, Workspace, parse_instance, validate};
+pub use actor::{ActionCall, Actor, BootOptions, Workspace, parse_instance, validate, wd_flags};
 pub use error::{Error, ErrorTag, ErrorType, Result};
 pub use filter::Filter;
 pub use requests::ActionOutput;
@@ -55,6 +55,22 @@ impl Datastore {
     }
 }
 
+/// A RESTCONF edit of one resource (see `Handle::edit_resource`).
+pub struct ResourceEdit {
+    /// The resource's data path; empty for the whole datastore.
+    pub xpath: String,
+    /// Create (POST), Replace (PUT), Merge (PATCH) or Delete (DELETE).
+    pub op: edit::Operation,
+    /// The parsed body, holding the resource (with its ancestors); none for
+    /// a delete.
+    pub body: Option<tree::Tree>,
+    /// If-Match: the top-level node and the version its entity-tag named.
+    pub if_version: Option<(String, u64)>,
+}
+
+/// The app-tag of an edit refused by its If-Match precondition (HTTP 412).
+pub const PRECONDITION_FAILED: &str = "lifeline-precondition-failed";
+
 /// Which management face a session came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Face {
@@ -65,6 +81,8 @@ pub enum Face {
     Console,
     /// A rule of the auto-response service, acting as its run-as user.
     Automation,
+    /// RESTCONF and the web console (HTTPS).
+    Restconf,
     /// The appliance itself (boot, confirmed-commit timeouts): the only caller
     /// NACM does not apply to, and it runs no actions.
     System,
@@ -78,6 +96,7 @@ impl Face {
             Face::Snmp => "snmp",
             Face::Console => "console",
             Face::Automation => "automation",
+            Face::Restconf => "restconf",
             Face::System => "system",
         }
     }

@@ -72,6 +72,21 @@ impl Handle {
         self.run(move |a| a.get_config(&s, ds, &filter, wd)).await
     }
 
+    /// A configuration datastore printed as JSON or XML (RESTCONF's whole
+    /// datastore).
+    pub async fn get_config_as(
+        &self,
+        session: &Session,
+        ds: Datastore,
+        filter: Filter,
+        wd: WithDefaults,
+        format: DataFormat,
+    ) -> Result<String> {
+        let s = session.clone();
+        self.run(move |a| a.get_config_as(&s, ds, &filter, wd, format))
+            .await
+    }
+
     /// A configuration datastore as the session may read it.
     pub async fn config_tree(
         &self,
@@ -144,6 +159,20 @@ impl Handle {
         {
             Ok(r) => r,
             Err(e) => Err(vec![e]),
+        }
+    }
+
+    /// RESTCONF's edits of resources on running, as one commit; whether each
+    /// existed before. `Err` names the edit at fault when one is.
+    pub async fn edit_resources(
+        &self,
+        session: &Session,
+        edits: Vec<super::ResourceEdit>,
+    ) -> std::result::Result<Vec<bool>, (Option<usize>, Vec<Error>)> {
+        let s = session.clone();
+        match self.call(move |a| a.edit_resources(&s, edits)).await {
+            Ok(r) => r,
+            Err(e) => Err((None, vec![e])),
         }
     }
 

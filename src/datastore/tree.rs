@@ -181,6 +181,52 @@ pub fn remove(tree: &mut Tree, path: &str) {
     let _ = tree.remove(path);
 }
 
+/// Marks the node at `path` of an edit with its NETCONF operation
+/// (`ietf-netconf:operation`, as an `operation` attribute would).
+pub fn set_operation(
+    edit: &Tree,
+    path: &str,
+    op: crate::datastore::edit::Operation,
+) -> Result<(), crate::datastore::Error> {
+    use crate::datastore::edit::Operation;
+    use crate::datastore::{Error, ErrorTag};
+    let Some(node) = find(edit, path) else {
+        return Err(Error::protocol(
+            ErrorTag::InvalidValue,
+            "the message body does not hold the resource the URI names (are the key values the same?)",
+        )
+        .with_path(path));
+    };
+    let value = match op {
+        Operation::Merge => "merge",
+        Operation::Replace => "replace",
+        Operation::Create => "create",
+        Operation::Delete => "delete",
+        Operation::Remove => "remove",
+        Operation::None => "none",
+    };
+    let name = std::ffi::CString::new("ietf-netconf:operation").expect("no NUL");
+    let value = std::ffi::CString::new(value).expect("no NUL");
+    let rc = unsafe {
+        ffi::lyd_new_meta(
+            ctx_raw(edit.context()),
+            node.as_raw(),
+            std::ptr::null(),
+            name.as_ptr(),
+            value.as_ptr(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc != ffi::LY_ERR::LY_SUCCESS {
+        return Err(Error::application(
+            ErrorTag::OperationFailed,
+            "cannot mark the edit's operation",
+        ));
+    }
+    Ok(())
+}
+
 /// The raw libyang context (the bindings keep it private).
 pub fn ctx_raw(ctx: &Context) -> *mut ffi::ly_ctx {
     let module = ctx

@@ -1,5 +1,5 @@
-//! The management faces' settings (`lifeline-system:management`): where NETCONF
-//! and the CLI listen, their session limits, and the login limits of every face.
+//! The management faces' settings (`lifeline-system:management`): where NETCONF,
+//! the CLI and HTTPS listen, the HTTPS certificate, their session limits, and the login limits of every face.
 //! A commit that adds, moves or removes an endpoint rebinds at once, and one
 //! whose address cannot be bound is refused before anything changes.
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use tokio_rustls::rustls::sign::CertifiedKey;
+
+use super::https::{Https, tls};
 use super::ssh::SshServer;
 use crate::listen::{self, Endpoint, Kind, Listeners, LoginLimits};
 use crate::service::config::ip;
@@ -60,11 +63,21 @@ impl FaceConfig {
 }
 
 #[derive(Deserialize)]
+struct HttpsConfig {
+    #[serde(flatten)]
+    face: FaceConfig,
+    certificate: Option<String>,
+    #[serde(rename = "private-key")]
+    private_key: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Management {
     #[serde(rename = "login-grace-time")]
     grace: u64,
     netconf: FaceConfig,
     cli: FaceConfig,
+    https: HttpsConfig,
 }
 
 #[derive(Deserialize)]
@@ -75,20 +88,31 @@ pub struct Config {
 
 pub struct ManagementService {
     ssh: Arc<SshServer>,
+    https: Arc<Https>,
     listeners: Arc<Listeners>,
 }
 
 impl ManagementService {
-    pub fn new(ssh: Arc<SshServer>, listeners: Arc<Listeners>) -> ManagementService {
-        ManagementService { ssh, listeners }
+    pub fn new(
+        ssh: Arc<SshServer>,
+        https: Arc<Https>,
+        listeners: Arc<Listeners>,
+    ) -> ManagementService {
+        ManagementService {
+            ssh,
+            https,
+            listeners,
+        }
     }
 }
 
 struct Rebind {
     ssh: Arc<SshServer>,
+    https: Arc<Https>,
     listeners: Arc<Listeners>,
     config: Management,
     plan: listen::Plan,
+    cert: Option<Arc<CertifiedKey>>,
 }
 
 impl Prepared for Rebind {
@@ -102,6 +126,19 @@ impl Prepared for Rebind {
         self.listeners
             .set_limits(listen::Face::Netconf, m.netconf.logins());
         self.listeners.set_limits(listen::Face::Cli, m.cli.logins());
+        self.listeners
+            .set_limits(listen::Face::Https, m.https.face.logins());
+        self.https
+            .logins
+            .set_limits(m.https.face.max_sessions, m.https.face.idle());
+        self.https.certs.set(self.cert.clone());
+        *self.https.base.write() = m
+            .https
+            .face
+            .endpoint
+            .first()
+            .map(|e| base_url(e.address, e.port))
+            .unwrap_or_default();
         self.listeners.set_grace(Duration::from_secs(m.grace));
         self.plan.apply();
     }
@@ -119,6 +156,7 @@ impl Service for ManagementService {
         vec![
             "/lifeline-system:management/netconf",
             "/lifeline-system:management/cli",
+            "/lifeline-system:management/https",
             "/lifeline-system:management/login-grace-time",
         ]
     }
@@ -129,7 +167,20 @@ impl Service for ManagementService {
             .netconf
             .endpoints(Kind::Netconf)
             .chain(m.cli.endpoints(Kind::Cli))
+            .chain(m.https.face.endpoints(Kind::Https))
             .collect();
+        let cert = match (&m.https.certificate, &m.https.private_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some(Arc::new(tls::certified(c, k).map_err(|e| {
+                Refusal::invalid(e).at("/lifeline-system:management/https/certificate")
+            })?)),
+            _ => {
+                return Err(
+                    Refusal::invalid("certificate and private-key are set together")
+                        .at("/lifeline-system:management/https/certificate"),
+                );
+            }
+        };
         let plan = self
             .listeners
             .plan("management", &wanted)
@@ -139,9 +190,26 @@ impl Service for ManagementService {
             })?;
         Ok(Box::new(Rebind {
             ssh: self.ssh.clone(),
+            https: self.https.clone(),
             listeners: self.listeners.clone(),
             config: m,
             plan,
+            cert,
         }))
     }
+}
+
+/// The URL where an endpoint is reached; `::` and `0.0.0.0` by the host's name.
+fn base_url(addr: IpAddr, port: u16) -> String {
+    let host = if addr.is_unspecified() {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into())
+    } else if addr.is_ipv6() {
+        format!("[{addr}]")
+    } else {
+        addr.to_string()
+    };
+    format!("https://{host}:{port}")
 }

@@ -1,5 +1,6 @@
 //! The management faces: thin translations of protocols into datastore requests.
 pub mod cli;
+pub mod https;
 pub mod limits;
 pub mod listeners;
 pub mod netconf;

@@ -21,6 +21,8 @@ pub enum Protocol {
     RawTcp,
     Rfc2217,
     Cli,
+    /// The web console (a WebSocket over HTTPS).
+    Https,
 }
 
 impl Protocol {
@@ -31,6 +33,7 @@ impl Protocol {
             Protocol::RawTcp => "raw-tcp",
             Protocol::Rfc2217 => "rfc2217",
             Protocol::Cli => "cli",
+            Protocol::Https => "https",
         }
     }
 
@@ -42,7 +45,7 @@ impl Protocol {
             Protocol::Telnet => 2000,
             Protocol::RawTcp => 4000,
             Protocol::Rfc2217 => 5000,
-            Protocol::Cli => 0,
+            Protocol::Cli | Protocol::Https => 0,
         }
     }
 
@@ -54,7 +57,7 @@ impl Protocol {
             Protocol::Telnet => Kind::Telnet,
             Protocol::RawTcp => Kind::RawTcp,
             Protocol::Rfc2217 => Kind::Rfc2217,
-            Protocol::Cli => return None,
+            Protocol::Cli | Protocol::Https => return None,
         })
     }
 }

@@ -114,8 +114,12 @@ impl DataPath {
     }
 
     /// A list entry by its keys.
-    pub fn entry(mut self, list: &str, keys: &[(&str, &str)]) -> DataPath {
-        self = self.child(list);
+    pub fn entry(self, list: &str, keys: &[(&str, &str)]) -> DataPath {
+        self.child(list).with_keys(keys)
+    }
+
+    /// The same path with `keys` on its last step (a top-level list entry).
+    pub fn with_keys(mut self, keys: &[(&str, &str)]) -> DataPath {
         if let Some(s) = self.steps.last_mut() {
             s.keys = keys
                 .iter()

@@ -21,7 +21,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def factory_config(netconf_port, cli_port):
+def factory_config(netconf_port, cli_port, https_port=None):
     """The factory default with the NETCONF endpoint moved to loopback:port."""
     xml = FACTORY
     xml = re.sub(r"(<netconf>.*?<endpoint>.*?<address>)[^<]*(</address>)",
@@ -36,6 +36,11 @@ def factory_config(netconf_port, cli_port):
                  r"\g<1>127.0.0.1\g<2>", xml, count=1, flags=re.S)
     xml = re.sub(r"(<cli>.*?<endpoint>.*?)<port>[^<]*</port>",
                  rf"\g<1><port>{cli_port}</port>", xml, count=1, flags=re.S)
+    # HTTPS (443) too, on loopback.
+    xml = re.sub(r"(<https>.*?<endpoint>.*?<address>)[^<]*(</address>)",
+                 r"\g<1>127.0.0.1\g<2>", xml, count=1, flags=re.S)
+    xml = re.sub(r"(<https>.*?<endpoint>.*?)<port>[^<]*</port>",
+                 rf"\g<1><port>{https_port or free_port()}</port>", xml, count=1, flags=re.S)
     return xml
 
 
@@ -59,7 +64,8 @@ class Daemon:
         self.port = free_port()
         self.cli_port = free_port()
         self.factory = tmp_path / "factory.xml"
-        self.factory.write_text(factory_config(self.port, self.cli_port))
+        self.https_port = free_port()
+        self.factory.write_text(factory_config(self.port, self.cli_port, self.https_port))
         self.log = tmp_path / "lifelined.log"
         self.extra_yang = extra_yang
         self.proc = None

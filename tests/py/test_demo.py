@@ -17,7 +17,7 @@ from peers import wait_for
 
 PW = "urn:lifeline:params:xml:ns:yang:lifeline-power"
 P = "urn:lifeline:params:xml:ns:yang:lifeline-ports"
-DEMO_PORTS = [10830, 10022, 10161, 14001, 20101, 20493]
+DEMO_PORTS = [10830, 10022, 10443, 10161, 14001, 20101, 20493]
 
 
 def busy(port):

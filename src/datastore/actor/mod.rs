@@ -118,22 +118,31 @@ pub fn validate(t: &mut Tree) -> Result<()> {
 
 /// Prints a tree as XML with the given with-defaults mode.
 pub fn print(t: &Tree, wd: WithDefaults) -> Result<String> {
+    print_as(t, wd, DataFormat::XML)
+}
+
+/// Prints a tree in `format` with the given with-defaults mode.
+pub fn print_as(t: &Tree, wd: WithDefaults, format: DataFormat) -> Result<String> {
     if t.reference().is_none() {
         return Ok(String::new());
     }
-    let wd = match wd {
+    tree::print(
+        t,
+        format,
+        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | wd_flags(wd),
+    )
+}
+
+/// The printer flags of a with-defaults mode (RFC 6243).
+pub fn wd_flags(wd: WithDefaults) -> DataPrinterFlags {
+    match wd {
         WithDefaults::ReportAll => DataPrinterFlags::WD_ALL,
         WithDefaults::ReportAllTagged => {
             DataPrinterFlags::from_bits_retain(yang5::ffi::LYD_PRINT_WD_ALL_TAG)
         }
         WithDefaults::Trim => DataPrinterFlags::WD_TRIM,
         WithDefaults::Explicit => DataPrinterFlags::WD_EXPLICIT,
-    };
-    tree::print(
-        t,
-        DataFormat::XML,
-        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | wd,
-    )
+    }
 }
 
 /// The configuration as the JSON document services are built from (RFC 7951,

@@ -6,7 +6,9 @@ use crate::datastore::edit::{self, Operation};
 use crate::datastore::error::{Error, ErrorTag, Result};
 use crate::datastore::persist;
 use crate::datastore::tree;
-use crate::datastore::{Datastore, ErrorOption, Session, Source, TestOption};
+use crate::datastore::{
+    Datastore, ErrorOption, PRECONDITION_FAILED, ResourceEdit, Session, Source, TestOption,
+};
 
 impl Actor {
     // ----- writes -----
@@ -30,9 +32,23 @@ impl Actor {
         self.check_lock(session, target).map_err(|e| vec![e])?;
         let edit = tree::parse_config_xml(self.ctx, config_xml)
             .map_err(|e| vec![Error::from_yang(&e, ErrorTag::InvalidValue)])?;
+        self.edit_tree(session, target, &edit, default_op, test, on_error)
+    }
+
+    /// Applies a parsed edit (operations as `ietf-netconf:operation` metadata)
+    /// to `target`: NACM, validation and, for running, the commit.
+    fn edit_tree(
+        &mut self,
+        session: &Session,
+        target: Datastore,
+        edit: &tree::Tree,
+        default_op: Operation,
+        test: TestOption,
+        on_error: ErrorOption,
+    ) -> std::result::Result<(), Vec<Error>> {
         let mut working = tree::dup(self.tree(target)).map_err(|e| vec![e])?;
         let cont = on_error == ErrorOption::ContinueOnError;
-        let errors = edit::apply(&mut working, &edit, default_op, cont);
+        let errors = edit::apply(&mut working, edit, default_op, cont);
         if !errors.is_empty() && !cont {
             return Err(errors);
         }
@@ -68,6 +84,89 @@ impl Actor {
         } else {
             Err(errors)
         }
+    }
+
+    /// RESTCONF's edits of resources on running (RFC 8040 section 4, RFC
+    /// 8072's YANG Patch): each operation on the node at its `xpath`, in
+    /// order, after the entity-tag check, then one commit; all or nothing.
+    /// Answers whether each resource existed before. `Err` names the edit at
+    /// fault when one is.
+    pub(crate) fn edit_resources(
+        &mut self,
+        session: &Session,
+        edits: Vec<ResourceEdit>,
+    ) -> std::result::Result<Vec<bool>, (Option<usize>, Vec<Error>)> {
+        self.check_lock(session, Datastore::Running)
+            .map_err(|e| (None, vec![e]))?;
+        let mut working = tree::dup(&self.running).map_err(|e| (None, vec![e]))?;
+        let mut existed = Vec::with_capacity(edits.len());
+        for (i, edit) in edits.into_iter().enumerate() {
+            let at = |e: Error| (Some(i), vec![e]);
+            if let Some((top, version)) = &edit.if_version {
+                // The datastore's own tag is its generation; a resource's, the
+                // version of its top-level node.
+                let now = if top.is_empty() {
+                    self.generation
+                } else {
+                    self.shared.versions.read().get(top).copied().unwrap_or(0)
+                };
+                if now != *version {
+                    return Err(at(Error::protocol(
+                        ErrorTag::OperationFailed,
+                        "the resource changed since its entity-tag was read (If-Match)",
+                    )
+                    .with_app_tag(PRECONDITION_FAILED)));
+                }
+            }
+            existed.push(edit.xpath.is_empty() || tree::exists(&working, &edit.xpath));
+            if edit.op == Operation::Replace && edit.xpath.is_empty() {
+                // The whole datastore: RFC 8040's PUT on {+restconf}/data.
+                working = match edit.body {
+                    Some(b) => b,
+                    None => tree::empty(self.ctx),
+                };
+                continue;
+            }
+            let body = match (edit.op, edit.body) {
+                (_, Some(t)) => t,
+                (Operation::Delete | Operation::Remove, None) => {
+                    // The node named by its path (a leaf with its value, which
+                    // the delete ignores but the parser wants).
+                    let value = match tree::find(&working, &edit.xpath) {
+                        None if edit.op == Operation::Remove => continue,
+                        None => {
+                            return Err(at(Error::application(
+                                ErrorTag::DataMissing,
+                                "the resource does not exist",
+                            )
+                            .with_path(&edit.xpath)));
+                        }
+                        Some(n) if n.schema().kind() == yang5::schema::SchemaNodeKind::Leaf => {
+                            n.value_canonical()
+                        }
+                        Some(_) => None,
+                    };
+                    let mut t = tree::empty(self.ctx);
+                    t.new_path(&edit.xpath, value.as_deref(), false)
+                        .map_err(|e| at(Error::from_yang(&e, ErrorTag::OperationFailed)))?;
+                    t
+                }
+                _ => tree::empty(self.ctx),
+            };
+            if !edit.xpath.is_empty() {
+                tree::set_operation(&body, &edit.xpath, edit.op).map_err(at)?;
+            }
+            let errors = edit::apply(&mut working, &body, Operation::Merge, false);
+            if !errors.is_empty() {
+                return Err((Some(i), errors));
+            }
+        }
+        self.check_write(session, &self.running, &working)
+            .map_err(|e| (None, vec![e]))?;
+        validate(&mut working).map_err(|e| (None, vec![e]))?;
+        self.commit_tree(session, working, None, PendingChange::Keep)
+            .map_err(|e| (None, vec![e]))?;
+        Ok(existed)
     }
 
     pub(crate) fn copy_config(
