@@ -131,29 +131,28 @@ def test_connections_that_never_log_in_are_closed(daemon):
         m.edit_config(target="running", config=(
             f'<config><management xmlns="{SYS}"><login-grace-time>2</login-grace-time></management></config>'))
     ctx = ssl.create_default_context(cafile=str(daemon.state / "https-cert.pem"))
-    raw = socket.create_connection(("127.0.0.1", daemon.https_port))
-    tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-    tls.sendall(b"GET /restconf HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # half the headers
-    t0 = time.time()
-    tls.settimeout(15)
-    try:
-        got = tls.recv(4096)
-    except (ConnectionError, ssl.SSLError):
-        got = b""
-    waited = time.time() - t0
-    # Closed (hyper may first answer 408) within the header timeout.
+
+    def until_closed(first):
+        """Connects, sends `first`, and answers what came back and when."""
+        tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", daemon.https_port)),
+                              server_hostname="127.0.0.1")
+        if first:
+            tls.sendall(first)
+        t0 = time.time()
+        tls.settimeout(15)
+        try:
+            got = tls.recv(4096)
+        except (ConnectionError, ssl.SSLError):
+            got = b""
+        tls.close()
+        return got, time.time() - t0
+
+    # Half the headers: closed (hyper may first answer 408) at the grace time.
+    got, waited = until_closed(b"GET /restconf HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     assert b"200 OK" not in got and waited < 12, (got, waited)
-    tls.close()
     # A client that never sends a request is closed at the grace time.
-    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", daemon.https_port)), server_hostname="127.0.0.1")
-    t0 = time.time()
-    tls.settimeout(15)
-    try:
-        got = tls.recv(4096)
-    except (ConnectionError, ssl.SSLError):
-        got = b""
-    assert got == b"" and time.time() - t0 < 5, (got, time.time() - t0)
-    tls.close()
+    got, waited = until_closed(b"")
+    assert got == b"" and waited < 5, (got, waited)
     # Meanwhile, and after, requests are served.
     assert requests.get(f"https://127.0.0.1:{daemon.https_port}/restconf", auth=("admin", "admin"),
                         verify=str(daemon.state / "https-cert.pem")).ok
