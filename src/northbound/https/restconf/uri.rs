@@ -49,6 +49,8 @@ fn err(msg: impl Into<String>) -> UriError {
 /// Bounds on what one request may name.
 const MAX_STEPS: usize = 64;
 const MAX_LEN: usize = 8192;
+/// The most paths one fields expression may select.
+const MAX_FIELDS: usize = 256;
 
 /// Percent-decodes one component; `+` stays `+` (RFC 3986, not forms).
 pub fn decode(s: &str) -> Result<String, UriError> {
@@ -146,7 +148,7 @@ fn fields_list(c: &[char], pos: &mut usize, nest: usize) -> Result<Vec<Vec<Strin
     let mut out = Vec::new();
     loop {
         out.extend(fields_expr(c, pos, nest)?);
-        if out.len() > 256 {
+        if out.len() > MAX_FIELDS {
             return Err(err("the fields expression selects too much"));
         }
         match c.get(*pos) {
@@ -182,7 +184,11 @@ fn fields_expr(c: &[char], pos: &mut usize, nest: usize) -> Result<Vec<Vec<Strin
                     .collect();
                 if c.get(*pos) == Some(&'/') {
                     *pos += 1;
-                    let rest = fields_expr(c, pos, nest)?;
+                    let rest = fields_expr(c, pos, nest + 1)?;
+                    // `a(b;c)/d(e;f)/...` multiplies: bound it before it is built.
+                    if out.len().saturating_mul(rest.len()) > MAX_FIELDS {
+                        return Err(err("the fields expression selects too much"));
+                    }
                     out = out
                         .into_iter()
                         .flat_map(|o| {
@@ -300,7 +306,8 @@ mod tests {
             parse_fields("m:x/y").unwrap(),
             vec![vec!["m:x".to_string(), "y".into()]]
         );
-        for bad in ["", "a(b", "a)b", "a(;)", "a((b))", "a//b"] {
+        let explode = "a(b;c)/".repeat(12) + "d";
+        for bad in ["", "a(b", "a)b", "a(;)", "a((b))", "a//b", explode.as_str()] {
             assert!(parse_fields(bad).is_err(), "{bad}");
         }
     }
