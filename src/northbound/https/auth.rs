@@ -254,11 +254,6 @@ impl Logins {
         ))
     }
 
-    /// How many logins are held.
-    pub fn count(&self) -> usize {
-        self.logins.lock().len()
-    }
-
     /// Who the request is. Basic credentials are checked (a wrong password
     /// reports a login failure); `cookies` says whether the session cookie
     /// counts (RESTCONF and the web console's API, not the login form).

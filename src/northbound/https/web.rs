@@ -80,10 +80,7 @@ impl IntoResponse for Unauthorized {
 /// The logged-in caller of a console API request.
 fn caller(app: &Https, headers: &HeaderMap, info: &ConnInfo) -> Result<Caller, Unauthorized> {
     match app.logins.authenticate(headers, info.peer, true) {
-        Ok(c) => {
-            info.gate.authenticated();
-            Ok(c)
-        }
+        Ok(c) => Ok(c),
         Err(Refused::Bad) => Err(Unauthorized("wrong credentials")),
         Err(_) => Err(Unauthorized("not logged in")),
     }
@@ -135,7 +132,6 @@ async fn login(State(app): State<Arc<Https>>, req: Request) -> Response {
             json!({"error": "wrong user name or password"}),
         );
     }
-    info.gate.authenticated();
     let (token, csrf) = app.logins.login(&creds.username, info.peer);
     let mut r = json_reply(
         StatusCode::OK,

@@ -58,10 +58,7 @@ async fn host_meta(method: Method) -> Response {
 /// The caller of a RESTCONF request, or the 401 that says how to log in.
 pub fn caller(app: &Https, headers: &HeaderMap, info: &ConnInfo) -> Result<Caller, Failure> {
     match app.logins.authenticate(headers, info.peer, true) {
-        Ok(c) => {
-            info.gate.authenticated();
-            Ok(c)
-        }
+        Ok(c) => Ok(c),
         Err(why) => {
             let msg = match why {
                 Refused::Missing => "authentication required (HTTP basic or bearer)",
